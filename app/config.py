@@ -1,0 +1,118 @@
+"""Every setting of the application, read from the environment with defaults for `make run`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("ADVANCIA_INSTANCE_DIR", ROOT / "instance"))
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise RuntimeError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual `postgresql://` and `postgres://` and use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'advancia.sqlite3'}"
+
+
+def embedded_redis_url() -> str:
+    """The embedded Redis of `make run` listens on a socket in the instance folder."""
+    return f"unix://{INSTANCE_DIR / 'redis' / 'redis.sock'}?db=0"
+
+
+def _development_secret_key() -> str:
+    """Keep one random key per checkout so sessions survive restarts of `make run`."""
+    path = INSTANCE_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment: str
+    secret_key: str
+    database_url: str
+    redis_url: str
+    public_url: str
+
+
+def load_settings() -> Settings:
+    environment = env_str("ADVANCIA_ENV", "development")
+    secret_key = env_str("SECRET_KEY")
+    if not secret_key:
+        if environment == "production":
+            raise RuntimeError("SECRET_KEY must be set when ADVANCIA_ENV=production")
+        secret_key = _development_secret_key()
+    return Settings(
+        environment=environment,
+        secret_key=secret_key,
+        database_url=normalise_database_url(env_str("DATABASE_URL") or default_database_url()),
+        redis_url=env_str("REDIS_URL") or embedded_redis_url(),
+        public_url=env_str("PUBLIC_URL", "http://127.0.0.1:5000"),
+    )
+
+
+def limits_storage_uri(redis_url: str) -> str:
+    """Flask-Limiter spells a Redis socket `redis+unix://`."""
+    return "redis+unix://" + redis_url[len("unix://") :] if redis_url.startswith("unix://") else redis_url
+
+
+def flask_config(settings: Settings) -> dict:
+    production = settings.environment == "production"
+    engine_options: dict = {"pool_pre_ping": True}
+    if settings.database_url.startswith("sqlite"):
+        # Workers and the web server share the file: wait for the writer instead of failing.
+        engine_options["connect_args"] = {"timeout": 30}
+    return {
+        "ENV_NAME": settings.environment,
+        "SECRET_KEY": settings.secret_key,
+        "SQLALCHEMY_DATABASE_URI": settings.database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options,
+        "REDIS_URL": settings.redis_url,
+        "PUBLIC_URL": settings.public_url,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_STORAGE_URI": limits_storage_uri(settings.redis_url),
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "RATELIMIT_KEY_PREFIX": "advancia-limits",
+        "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per minute"),
+        "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+    }

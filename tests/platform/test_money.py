@@ -1,0 +1,69 @@
+from decimal import Decimal
+
+import pytest
+
+from app.money import Money, MoneyError, convert, format_money, parse_minor, to_decimal_string
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "minor"),
+    [
+        ("12.34", "USD", 1234),
+        ("12", "usd", 1200),
+        ("0.5", "EUR", 50),
+        ("1,234.56", "USD", 123456),
+        ("1000", "JPY", 1000),
+        ("0.00000001", "BTC", 1),
+        ("1", "ETH", 10**18),
+        ("49.000001", "USDC", 49000001),
+        ("1.234", "KWD", 1234),
+    ],
+)
+def test_parse_gives_integer_minor_units(text, currency, minor):
+    assert parse_minor(text, currency) == minor
+
+
+@pytest.mark.parametrize("text", ["12.345", "abc", "1e3", "", " ", "12.", ".5", "-1", "1,23.00", "NaN", "Infinity"])
+def test_parse_refuses_what_is_not_an_amount(text):
+    with pytest.raises(MoneyError):
+        parse_minor(text, "USD")
+
+
+def test_parse_refuses_floats_and_unknown_currencies():
+    with pytest.raises(MoneyError, match="decimal string"):
+        parse_minor(12.34, "USD")  # type: ignore[arg-type]
+    with pytest.raises(MoneyError, match="unknown currency"):
+        parse_minor("1.00", "XXX")
+
+
+def test_decimal_string_round_trips_for_every_exponent():
+    for currency, minor in (("USD", 4900), ("JPY", 4900), ("BTC", 123456789), ("USDC", 49_000_000), ("KWD", 1)):
+        assert parse_minor(to_decimal_string(minor, currency), currency) == minor
+    assert to_decimal_string(4900, "USD") == "49.00"
+    assert to_decimal_string(5, "KWD") == "0.005"
+
+
+def test_format_uses_symbol_and_grouping():
+    assert format_money(123456789, "USD") == "$1,234,567.89"
+    assert format_money(-500, "EUR") == "-€5.00"
+    assert format_money(1500, "JPY") == "¥1,500"
+    assert format_money(5, "CHF") == "0.05 CHF"
+
+
+def test_convert_takes_decimal_rates_and_rounds_half_even():
+    assert convert(10000, "USD", "EUR", Decimal("0.9215")) == 9215
+    assert convert(1, "USD", "EUR", Decimal("0.5")) == 0  # 0.5 cent rounds to even
+    assert convert(3, "USD", "EUR", Decimal("0.5")) == 2  # 1.5 cents rounds to even
+    # 0.001 BTC at 67,890.12 USD/BTC = 67.89012 USD -> 6789 cents
+    assert convert(100_000, "BTC", "USD", Decimal("67890.12")) == 6789
+    with pytest.raises(MoneyError, match="Decimal"):
+        convert(100, "USD", "EUR", 0.92)  # type: ignore[arg-type]
+
+
+def test_money_refuses_mixing_currencies_and_floats():
+    assert Money(100, "usd") + Money(250, "USD") == Money(350, "USD")
+    with pytest.raises(MoneyError):
+        Money(100, "USD") + Money(100, "EUR")
+    with pytest.raises(MoneyError):
+        Money(1.5, "USD")  # type: ignore[arg-type]
+    assert str(Money.parse("19.99", "USD")) == "$19.99"

@@ -1,0 +1,1 @@
+"""RQ workers and the scheduler: the background half of Advancia Mini."""

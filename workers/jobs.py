@@ -1,0 +1,72 @@
+"""Thin job functions: open the app, call a service, record the run. Safe to run twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rq import get_current_job
+
+from workers.context import app_context
+
+
+def _recorded(job_name: str, body: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
+    from app.automation.service import run_recorded
+
+    rq_job = get_current_job()
+    with app_context():
+        run = run_recorded(job_name, body, rq_job_id=rq_job.id if rq_job else None)
+        return {"run_id": run.id, "outcome": run.outcome.value, **run.summary}
+
+
+def _not_built_yet(capability: str) -> Callable[[], dict[str, Any]]:
+    """A job whose body arrives with a later capability: it does nothing and says so in its run record."""
+
+    def body() -> dict[str, Any]:
+        return {"noop": True, "reason": f"not built yet: arrives with {capability}"}
+
+    return body
+
+
+def crypto_monitor() -> dict[str, Any]:
+    return _recorded("crypto_monitor", _not_built_yet("the crypto payments capability"))
+
+
+def health_watchdog() -> dict[str, Any]:
+    return _recorded("health_watchdog", _not_built_yet("the operations capability"))
+
+
+def bank_sync() -> dict[str, Any]:
+    return _recorded("bank_sync", _not_built_yet("the bank reconciliation capability"))
+
+
+def subscription_renewals() -> dict[str, Any]:
+    return _recorded("subscription_renewals", _not_built_yet("the billing core"))
+
+
+def trial_cleanup() -> dict[str, Any]:
+    return _recorded("trial_cleanup", _not_built_yet("the billing core"))
+
+
+def backups() -> dict[str, Any]:
+    return _recorded("backups", _not_built_yet("the operations capability"))
+
+
+def churn_analysis() -> dict[str, Any]:
+    return _recorded("churn_analysis", _not_built_yet("the SaaS metrics capability"))
+
+
+def revenue_report() -> dict[str, Any]:
+    return _recorded("revenue_report", _not_built_yet("the SaaS metrics capability"))
+
+
+def dunning() -> dict[str, Any]:
+    return _recorded("dunning", _not_built_yet("the billing core"))
+
+
+def invoice_auto_send() -> dict[str, Any]:
+    return _recorded("invoice_auto_send", _not_built_yet("the billing core"))
+
+
+def accounting_sync() -> dict[str, Any]:
+    return _recorded("accounting_sync", _not_built_yet("the accounting sync capability"))
