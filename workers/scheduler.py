@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from datetime import UTC, datetime
 
 from redis import Redis
@@ -63,6 +64,8 @@ def scheduler_for(redis_url: str, interval: int = 5) -> Scheduler:
 def main() -> None:
     from app.config import load_settings
 
+    # rq-scheduler's crontab notice, once per cron job; we always schedule in UTC.
+    warnings.filterwarnings("ignore", message="Version 0.22.0", category=FutureWarning)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s scheduler %(message)s")
     redis_url = load_settings().redis_url
     scheduler = scheduler_for(redis_url, interval=int(os.environ.get("SCHEDULER_INTERVAL", "5")))
