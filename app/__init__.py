@@ -23,6 +23,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     _import_models()
     db.init_app(app)
+    with app.app_context():
+        from app.sqlite_support import configure_sqlite
+
+        configure_sqlite(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     htmx.init_app(app)
@@ -42,9 +46,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _import_models() -> None:
     """Every model module, so Alembic and create_all see the whole schema."""
+    from app.access import models as _access  # noqa: F401
     from app.audit import models as _audit  # noqa: F401
     from app.auth import models as _auth  # noqa: F401
     from app.automation import models as _automation  # noqa: F401
+    from app.billing import models as _billing  # noqa: F401
+    from app.customers import models as _customers  # noqa: F401
+    from app.ledger import models as _ledger  # noqa: F401
+    from app.notifications import models as _notifications  # noqa: F401
+    from app.payments import models as _payments  # noqa: F401
+    from app.settings import models as _settings  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:

@@ -46,6 +46,24 @@ def register_cli(app: Flask) -> None:
         for key, value in report.items():
             click.echo(f"{key}: {value}")
 
+    @app.cli.group("ledger")
+    def ledger_group() -> None:
+        """The double-entry books."""
+
+    @ledger_group.command("check")
+    def ledger_check() -> None:
+        """Prove every transaction balances and every invoice, payment and credit agrees with the books."""
+        from app.ledger.service import check_books, trial_balance
+
+        problems = check_books()
+        for (account, currency), amount in sorted(trial_balance().items()):
+            click.echo(f"{account:<22} {currency:<5} {amount:>16}")
+        if problems:
+            for problem in problems:
+                click.echo(f"PROBLEM: {problem}", err=True)
+            raise click.ClickException(f"{len(problems)} problem(s) in the books")
+        click.echo("books balance: every transaction sums to zero; invoices, payments and credit agree")
+
     @app.cli.command("run-job")
     @click.argument("name")
     def run_job(name: str) -> None:

@@ -1,10 +1,12 @@
-"""Column types shared by every module: timezone-aware UTC timestamps on any database."""
+"""Column types shared by every module: timezone-aware UTC timestamps, string enums, exchange rates."""
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Enum, Numeric
 from sqlalchemy.types import TypeDecorator
 
 
@@ -31,3 +33,35 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def str_enum(enum_cls: type[enum.Enum], length: int = 24) -> Enum:
+    """A portable string column holding the enum's values (no native PostgreSQL enum to migrate)."""
+    return Enum(
+        enum_cls,
+        native_enum=False,
+        length=length,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class BaseUnits(TypeDecorator):
+    """Integer amounts too large for 64 bits (wei: 10**18 per ether), stored as NUMERIC(78, 0), read as int."""
+
+    impl = Numeric(78, 0)
+    cache_ok = True
+
+    def process_bind_param(self, value: int | None, dialect):  # noqa: ANN001
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("base-unit amounts are integers")
+        return Decimal(value)
+
+    def process_result_value(self, value, dialect):  # noqa: ANN001
+        return None if value is None else int(value)
+
+
+#: exchange rates: Decimal only, 28 digits with 12 after the point (1 BTC in USD, 1 USD in wei per cent...)
+RATE = Numeric(38, 18, asdecimal=True)

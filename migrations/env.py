@@ -71,6 +71,8 @@ def render_item(type_, obj, autogen_context):
     """Write the project's column types as plain SQLAlchemy types, so migrations never import app code."""
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
+    if type_ == "type" and obj.__class__.__name__ == "BaseUnits":
+        return "sa.Numeric(precision=78, scale=0)"
     return False
 
 

@@ -6,10 +6,10 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, Enum, String
+from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db_types import UTCDateTime, utcnow
+from app.db_types import UTCDateTime, str_enum, utcnow
 from app.extensions import db
 
 
@@ -27,7 +27,7 @@ class User(UserMixin, db.Model):
     #: werkzeug scrypt hash, never the password
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[Role] = mapped_column(
-        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        str_enum(Role, 16),
         nullable=False,
         default=Role.CUSTOMER,
     )

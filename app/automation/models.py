@@ -5,10 +5,10 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Enum, Index, String, Text
+from sqlalchemy import JSON, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db_types import UTCDateTime, utcnow
+from app.db_types import UTCDateTime, str_enum, utcnow
 from app.extensions import db
 
 
@@ -32,7 +32,7 @@ class JobRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     duration_ms: Mapped[int | None] = mapped_column()
     outcome: Mapped[RunOutcome] = mapped_column(
-        Enum(RunOutcome, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e]),
+        str_enum(RunOutcome, 16),
         nullable=False,
         default=RunOutcome.RUNNING,
     )

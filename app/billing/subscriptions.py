@@ -1,0 +1,171 @@
+"""Subscriptions: starting, activating on payment, moving to past due, cancelling, falling to the free plan."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from app.access.events import emit_event
+from app.audit.service import record_audit
+from app.billing.invoices import LineInput, create_invoice
+from app.billing.models import Invoice, Plan, Subscription, SubscriptionStatus
+from app.billing.periods import period_end
+from app.billing.plans import free_plan
+from app.customers.models import Customer
+from app.db_types import utcnow
+from app.extensions import db
+
+
+class IllegalSubscriptionTransition(ValueError):
+    pass
+
+
+#: (current status, action) -> next status
+TRANSITIONS: dict[tuple[SubscriptionStatus, str], SubscriptionStatus] = {
+    (SubscriptionStatus.INCOMPLETE, "activate"): SubscriptionStatus.ACTIVE,
+    (SubscriptionStatus.INCOMPLETE, "cancel"): SubscriptionStatus.CANCELED,
+    (SubscriptionStatus.TRIALING, "activate"): SubscriptionStatus.ACTIVE,
+    (SubscriptionStatus.ACTIVE, "activate"): SubscriptionStatus.ACTIVE,  # a renewal paid: the period moves on
+    (SubscriptionStatus.PAST_DUE, "activate"): SubscriptionStatus.ACTIVE,
+    (SubscriptionStatus.ACTIVE, "fall_past_due"): SubscriptionStatus.PAST_DUE,
+    (SubscriptionStatus.TRIALING, "fall_past_due"): SubscriptionStatus.PAST_DUE,
+    (SubscriptionStatus.TRIALING, "cancel"): SubscriptionStatus.CANCELED,
+    (SubscriptionStatus.ACTIVE, "cancel"): SubscriptionStatus.CANCELED,
+    (SubscriptionStatus.PAST_DUE, "cancel"): SubscriptionStatus.CANCELED,
+}
+
+
+def _move(sub: Subscription, action: str, *, actor: str, **details) -> SubscriptionStatus:
+    target = TRANSITIONS.get((sub.status, action))
+    if target is None:
+        raise IllegalSubscriptionTransition(f"subscription {sub.id} is {sub.status.value}; cannot {action}")
+    previous = sub.status
+    sub.status = target
+    record_audit(f"subscription.{action}", sub, actor=actor, **{"from": previous.value, "to": target.value}, **details)
+    return previous
+
+
+def subscription_payload(sub: Subscription) -> dict:
+    return {
+        "id": sub.id,
+        "customer": sub.customer.external_id,
+        "plan": sub.plan.code,
+        "status": sub.status.value,
+        "current_period_end": sub.current_period_end.isoformat(),
+        "limits": sub.plan.limits,
+    }
+
+
+def start_subscription(
+    customer: Customer, plan: Plan, *, actor: str, now: datetime | None = None
+) -> tuple[Subscription, Invoice | None]:
+    """Trialing when the plan has trial days; free plans are active at once; otherwise the subscription is
+    incomplete, its first invoice is due, and it turns active when that is paid."""
+    now = now or utcnow()
+    if plan.trial_days:
+        sub = Subscription(
+            customer_id=customer.id,
+            plan_id=plan.id,
+            status=SubscriptionStatus.TRIALING,
+            billing_anchor=now + timedelta(days=plan.trial_days),
+            current_period_start=now,
+            current_period_end=now + timedelta(days=plan.trial_days),
+            trial_end=now + timedelta(days=plan.trial_days),
+        )
+    else:
+        status = SubscriptionStatus.ACTIVE if plan.is_free else SubscriptionStatus.INCOMPLETE
+        sub = Subscription(
+            customer_id=customer.id,
+            plan_id=plan.id,
+            status=status,
+            billing_anchor=now,
+            current_period_start=now,
+            current_period_end=period_end(now, plan.interval, 1) if plan.is_free else now,
+        )
+    sub.customer, sub.plan = customer, plan
+    db.session.add(sub)
+    db.session.flush()
+    record_audit("subscription.started", sub, actor=actor, plan=plan.code, status=sub.status.value)
+    invoice = None
+    if not plan.trial_days and not plan.is_free:
+        invoice = invoice_for_period(sub, now, period_end(now, plan.interval, 1), actor=actor, now=now)
+    elif sub.status == SubscriptionStatus.ACTIVE:
+        emit_event("subscription.activated", subscription_payload(sub), event_key=f"subscription.activated:{sub.id}")
+    return sub, invoice
+
+
+def invoice_for_period(
+    sub: Subscription, start: datetime, end: datetime, *, actor: str, now: datetime | None = None
+) -> Invoice:
+    plan = sub.plan
+    label = f"{plan.name} ({start:%b %d, %Y} – {end:%b %d, %Y})"
+    return create_invoice(
+        sub.customer,
+        plan.currency,
+        [LineInput(label, plan.amount_minor)],
+        actor=actor,
+        subscription=sub,
+        period=(start, end),
+        now=now,
+    )
+
+
+def apply_paid_invoice(invoice: Invoice, *, actor: str) -> None:
+    """A subscription invoice was paid: the subscription is active through the invoice's period."""
+    sub = invoice.subscription
+    if sub is None or invoice.period_end is None or sub.status == SubscriptionStatus.CANCELED:
+        return
+    if sub.plan.is_free:
+        return
+    was = sub.status
+    extended = invoice.period_end > sub.current_period_end or was != SubscriptionStatus.ACTIVE
+    if not extended:
+        return
+    _move(sub, "activate", actor=actor, invoice=invoice.number)
+    if invoice.period_end > sub.current_period_end:
+        sub.current_period_start, sub.current_period_end = invoice.period_start, invoice.period_end
+    sub.past_due_since = None
+    sub.dunning_step = 0
+    event = "subscription.activated" if was != SubscriptionStatus.ACTIVE else "subscription.updated"
+    emit_event(event, subscription_payload(sub), event_key=f"{event}:{sub.id}:{invoice.id}")
+
+
+def mark_past_due(sub: Subscription, *, actor: str, now: datetime | None = None) -> None:
+    if sub.status == SubscriptionStatus.PAST_DUE:
+        return
+    _move(sub, "fall_past_due", actor=actor)
+    sub.past_due_since = now or utcnow()
+    sub.dunning_step = 0
+    emit_event(
+        "subscription.updated",
+        subscription_payload(sub),
+        event_key=f"subscription.past_due:{sub.id}:{sub.past_due_since.isoformat()}",
+    )
+
+
+def cancel_subscription(
+    sub: Subscription,
+    *,
+    actor: str,
+    reason: str | None = None,
+    feedback: str | None = None,
+    at_period_end: bool = False,
+    now: datetime | None = None,
+) -> None:
+    now = now or utcnow()
+    sub.cancellation_reason, sub.cancellation_feedback = reason, feedback
+    if at_period_end and sub.status == SubscriptionStatus.ACTIVE:
+        sub.cancel_at_period_end = True
+        record_audit("subscription.cancel_scheduled", sub, actor=actor, reason=reason)
+        emit_event("subscription.updated", subscription_payload(sub), event_key=f"subscription.cancel_at_end:{sub.id}")
+        return
+    _move(sub, "cancel", actor=actor, reason=reason)
+    sub.canceled_at = now
+    emit_event("subscription.canceled", subscription_payload(sub), event_key=f"subscription.canceled:{sub.id}")
+
+
+def downgrade_to_free(sub: Subscription, *, actor: str, reason: str, now: datetime | None = None) -> Subscription:
+    """Ends a trial or an unpaid subscription and starts the free plan; the customer keeps an account."""
+    now = now or utcnow()
+    cancel_subscription(sub, actor=actor, reason=reason, now=now)
+    free_sub, _ = start_subscription(sub.customer, free_plan(), actor=actor, now=now)
+    return free_sub

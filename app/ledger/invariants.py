@@ -1,0 +1,121 @@
+"""The checks behind `flask ledger check`: the books balance and agree with invoices, payments and credit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+
+from app.billing.models import Invoice, InvoiceStatus
+from app.customers.models import Customer
+from app.extensions import db
+from app.ledger.models import Account, LedgerEntry, LedgerTransaction
+from app.payments.models import Payment, PaymentStatus
+
+#: payment statuses whose applied amount counts toward an invoice
+APPLIED_STATUSES = (PaymentStatus.SETTLED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
+
+
+def find_problems() -> list[str]:
+    return [*_unbalanced_transactions(), *_invoice_problems(), *_credit_problems(), *_suspense_problems()]
+
+
+def _unbalanced_transactions() -> list[str]:
+    rows = db.session.execute(
+        select(LedgerEntry.transaction_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .group_by(LedgerEntry.transaction_id, LedgerEntry.currency)
+        .having(func.sum(LedgerEntry.amount_minor) != 0)
+    )
+    return [f"ledger transaction {txn} does not balance in {cur}: off by {total}" for txn, cur, total in rows]
+
+
+def _receivable_by_invoice() -> dict[int, int]:
+    rows = db.session.execute(
+        select(LedgerTransaction.invoice_id, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerEntry.account == Account.RECEIVABLE, LedgerTransaction.invoice_id.is_not(None))
+        .group_by(LedgerTransaction.invoice_id)
+    )
+    return {invoice_id: int(total) for invoice_id, total in rows}
+
+
+def _credit_applied_by_invoice() -> dict[int, int]:
+    rows = db.session.execute(
+        select(LedgerTransaction.invoice_id, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerEntry, LedgerEntry.transaction_id == LedgerTransaction.id)
+        .where(LedgerTransaction.kind == "credit.applied", LedgerEntry.account == Account.CUSTOMER_CREDIT)
+        .group_by(LedgerTransaction.invoice_id)
+    )
+    return {invoice_id: int(total) for invoice_id, total in rows}
+
+
+def _payments_by_invoice() -> dict[int, int]:
+    rows = db.session.execute(
+        select(Payment.invoice_id, func.sum(Payment.applied_minor))
+        .where(Payment.invoice_id.is_not(None), Payment.status.in_(APPLIED_STATUSES))
+        .group_by(Payment.invoice_id)
+    )
+    return {invoice_id: int(total) for invoice_id, total in rows}
+
+
+def _invoice_problems() -> list[str]:
+    problems = []
+    receivable = _receivable_by_invoice()
+    paid_by_payments = _payments_by_invoice()
+    paid_by_credit = _credit_applied_by_invoice()
+    invoices = db.session.execute(
+        select(Invoice.id, Invoice.number, Invoice.status, Invoice.amount_due_minor, Invoice.amount_paid_minor)
+    )
+    for invoice_id, number, status, due, paid in invoices:
+        backed = paid_by_payments.get(invoice_id, 0) + paid_by_credit.get(invoice_id, 0)
+        if backed != paid:
+            problems.append(f"invoice {number}: amount paid {paid} but payments and credit applied sum to {backed}")
+        if status == InvoiceStatus.PAID and backed != due:
+            problems.append(f"invoice {number} is paid but only {backed} of {due} is backed by payments")
+        expected = due - paid if status == InvoiceStatus.OPEN else 0
+        if status != InvoiceStatus.DRAFT and receivable.get(invoice_id, 0) != expected:
+            problems.append(
+                f"invoice {number} ({status.value}): receivable {receivable.get(invoice_id, 0)}, expected {expected}"
+            )
+    return problems
+
+
+def _credit_problems() -> list[str]:
+    rows = db.session.execute(
+        select(LedgerEntry.customer_id, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.account == Account.CUSTOMER_CREDIT)
+        .group_by(LedgerEntry.customer_id, LedgerEntry.currency)
+    )
+    ledger_credit = {(cid, cur): -int(total) for cid, cur, total in rows}
+    problems = []
+    for cid, external_id, currency, cached in db.session.execute(
+        select(Customer.id, Customer.external_id, Customer.preferred_currency, Customer.credit_balance_minor)
+    ):
+        in_ledger = ledger_credit.pop((cid, currency), 0)
+        if cached != in_ledger:
+            problems.append(f"customer {external_id}: credit balance {cached} but the ledger holds {in_ledger}")
+    for (cid, currency), amount in ledger_credit.items():
+        if amount < 0:
+            problems.append(f"customer #{cid}: negative credit of {amount} {currency}")
+    return problems
+
+
+def _suspense_problems() -> list[str]:
+    held: dict[str, int] = defaultdict(int)
+    for currency, amount in db.session.execute(
+        select(Payment.currency, func.sum(Payment.amount_minor))
+        .where(Payment.status == PaymentStatus.NEEDS_REVIEW)
+        .group_by(Payment.currency)
+    ):
+        held[currency] = int(amount)
+    rows = db.session.execute(
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .where(LedgerEntry.account == Account.SUSPENSE)
+        .group_by(LedgerEntry.currency)
+    )
+    in_ledger = {currency: -int(total) for currency, total in rows}
+    return [
+        f"suspense holds {in_ledger.get(c, 0)} {c} but payments awaiting review total {held.get(c, 0)}"
+        for c in set(held) | set(in_ledger)
+        if held.get(c, 0) != in_ledger.get(c, 0)
+    ]

@@ -1,0 +1,89 @@
+"""Giving money back: once a rail confirms a refund, it enters the books here."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from app.access.events import emit_event
+from app.audit.service import record_audit
+from app.extensions import db
+from app.ledger.models import Account
+from app.ledger.service import Line, post
+from app.money import to_decimal_string
+from app.payments.models import Payment, PaymentStatus, Refund, RefundStatus
+
+
+class RefundError(ValueError):
+    pass
+
+
+def record_refund(
+    payment_id: int, amount_minor: int, rail_refund_id: str, *, actor: str, reason: str | None = None
+) -> tuple[Refund, bool]:
+    """Records a confirmed refund; (refund, created). Idempotent on (payment, rail_refund_id)."""
+    payment = db.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
+    if payment is None:
+        raise RefundError(f"no payment {payment_id}")
+    existing = db.session.scalar(
+        select(Refund).where(Refund.payment_id == payment.id, Refund.rail_refund_id == rail_refund_id)
+    )
+    if existing is not None:
+        return existing, False
+    if not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise RefundError("refund amount must be a positive integer of minor units")
+    if payment.status not in (PaymentStatus.SETTLED, PaymentStatus.PARTIALLY_REFUNDED):
+        raise RefundError(f"payment {payment.id} is {payment.status.value}; it cannot be refunded")
+    if amount_minor > payment.amount_minor - payment.refunded_minor:
+        raise RefundError(
+            f"at most {to_decimal_string(payment.amount_minor - payment.refunded_minor, payment.currency)}"
+            f" {payment.currency} is left to refund"
+        )
+    refund = Refund(
+        payment_id=payment.id,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        status=RefundStatus.SUCCEEDED,
+        rail_refund_id=rail_refund_id,
+        reason=reason,
+        recorded_by=actor,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(refund)
+    except IntegrityError:
+        return db.session.scalar(
+            select(Refund).where(Refund.payment_id == payment.id, Refund.rail_refund_id == rail_refund_id)
+        ), False
+    payment.refunded_minor += amount_minor
+    payment.status = (
+        PaymentStatus.REFUNDED if payment.refunded_minor == payment.amount_minor else PaymentStatus.PARTIALLY_REFUNDED
+    )
+    post(
+        "refund",
+        f"refund:{refund.id}",
+        payment.currency,
+        [
+            Line(Account.REFUNDS, amount_minor),
+            Line(Account.cash_for(payment.rail.value), -amount_minor),
+        ],
+        payment_id=payment.id,
+        refund_id=refund.id,
+        invoice_id=payment.invoice_id,
+        customer_id=payment.customer_id,
+        description=f"Refund of {payment.rail.value} payment {payment.rail_payment_id}",
+    )
+    record_audit("payment.refunded", payment, actor=actor, refund=refund.id, amount_minor=amount_minor, reason=reason)
+    emit_event(
+        "payment.refunded",
+        {
+            "payment_id": payment.id,
+            "invoice_id": payment.invoice_id,
+            "rail": payment.rail.value,
+            "amount": to_decimal_string(amount_minor, payment.currency),
+            "currency": payment.currency,
+            "fully_refunded": payment.status == PaymentStatus.REFUNDED,
+        },
+        event_key=f"payment.refunded:{refund.id}",
+    )
+    return refund, True
