@@ -56,20 +56,30 @@ def subscription_payload(sub: Subscription) -> dict:
 
 
 def start_subscription(
-    customer: Customer, plan: Plan, *, actor: str, now: datetime | None = None
+    customer: Customer,
+    plan: Plan,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    trial_days: int | None = None,
 ) -> tuple[Subscription, Invoice | None]:
     """Trialing when the plan has trial days; free plans are active at once; otherwise the subscription is
-    incomplete, its first invoice is due, and it turns active when that is paid."""
+    incomplete, its first invoice is due, and it turns active when that is paid.
+
+    `trial_days` overrides the plan's: 0 for a customer who already had their trial (an upgrade, a return)."""
     now = now or utcnow()
-    if plan.trial_days:
+    trial_days = plan.trial_days if trial_days is None else trial_days
+    if trial_days < 0:
+        raise ValueError("trial days must not be negative")
+    if trial_days:
         sub = Subscription(
             customer_id=customer.id,
             plan_id=plan.id,
             status=SubscriptionStatus.TRIALING,
-            billing_anchor=now + timedelta(days=plan.trial_days),
+            billing_anchor=now + timedelta(days=trial_days),
             current_period_start=now,
-            current_period_end=now + timedelta(days=plan.trial_days),
-            trial_end=now + timedelta(days=plan.trial_days),
+            current_period_end=now + timedelta(days=trial_days),
+            trial_end=now + timedelta(days=trial_days),
         )
     else:
         status = SubscriptionStatus.ACTIVE if plan.is_free else SubscriptionStatus.INCOMPLETE
@@ -86,7 +96,7 @@ def start_subscription(
     db.session.flush()
     record_audit("subscription.started", sub, actor=actor, plan=plan.code, status=sub.status.value)
     invoice = None
-    if not plan.trial_days and not plan.is_free:
+    if sub.status == SubscriptionStatus.INCOMPLETE:
         invoice = invoice_for_period(sub, now, period_end(now, plan.interval, 1), actor=actor, now=now)
     elif sub.status == SubscriptionStatus.ACTIVE:
         emit_event("subscription.activated", subscription_payload(sub), event_key=f"subscription.activated:{sub.id}")
