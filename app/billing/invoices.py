@@ -47,19 +47,27 @@ class LineInput:
 
 def next_number(name: str = "invoice") -> int:
     """Gap-free: the counter row is locked by the UPDATE until the caller's transaction ends."""
-    value = db.session.scalar(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-    )
+    value = _advance(name)
     if value is None:
         try:
             with db.session.begin_nested():
                 db.session.execute(insert(Counter).values(name=name, value=0))
         except IntegrityError:
             pass  # another transaction created it first
-        value = db.session.scalar(
-            update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-        )
+        value = _advance(name)
     return int(value)
+
+
+def _advance(name: str) -> int | None:
+    # No Counter objects are loaded in sessions, so the ORM need not search its identity map for them (that search
+    # grows with the session and dominated long batch runs such as the demo seed).
+    return db.session.scalar(
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + 1)
+        .returning(Counter.value)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def new_reference_code() -> str:
