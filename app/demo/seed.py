@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from dateutil.relativedelta import relativedelta
+from sqlalchemy import func, select
 
 from app.auth.models import Role, User
 from app.extensions import db
 
 DEMO_OPERATOR_EMAIL = "operator@advancia.test"
 DEMO_OPERATOR_PASSWORD = "advancia-demo-2026"  # noqa: S105 (published demo login)
+#: signups grow by this factor each month, so the business looks like it is taking off
+MONTHLY_GROWTH = 1.05
 
 
 @dataclass(frozen=True)
@@ -19,25 +23,92 @@ class DemoOptions:
     customers: int = 2000
     months: int = 36
     seed: int = 1
+    #: the day the history ends (midnight UTC); None means today, so the demo is always current
+    end: datetime | None = None
 
 
 def database_is_empty() -> bool:
     return db.session.scalar(select(User.id).where(User.role == Role.ADMIN).limit(1)) is None
 
 
+def history_end(options: DemoOptions) -> datetime:
+    end = options.end or datetime.now(UTC)
+    return end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def seed_demo_data(options: DemoOptions) -> dict[str, int | str]:
+    """One transaction: a failed seed leaves nothing behind, so it can simply be run again."""
     from app.auth.service import create_user
+    from app.customers.models import Customer
 
     rng = random.Random(options.seed)
     report: dict[str, int | str] = {}
     if db.session.scalar(select(User.id).where(User.email == DEMO_OPERATOR_EMAIL)) is None:
         create_user(DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD, Role.ADMIN, actor="seed")
     report["operator"] = f"{DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}"
-    report.update(_seed_business(rng, options))
+    if db.session.scalar(select(func.count()).select_from(Customer)):
+        report["business"] = "customers already present; no demo business added"
+    else:
+        report.update(_seed_business(rng, options))
     db.session.commit()
     return report
 
 
-def _seed_business(rng: random.Random, options: DemoOptions) -> dict[str, int]:
-    """Extended by the billing capability; the platform alone has no business objects to seed."""
-    return {}
+def _seed_business(rng: random.Random, options: DemoOptions) -> dict[str, int | str]:
+    from app.demo import journeys
+    from app.demo.catalog import create_catalog
+    from app.demo.clock import HistoryClock, stamping_history
+    from app.demo.finishing import close_outbox
+    from app.demo.market import Market
+    from app.demo.rails import Cashier
+    from app.demo.state import Business
+    from app.demo.timeline import Timeline
+    from app.payments.models import Rail
+    from app.settings.service import get_setting
+
+    end = history_end(options)
+    start = end - relativedelta(months=options.months)
+    clock = HistoryClock(start)
+    session = db.session()
+    # Commits along the way keep transactions short; the objects the replay holds stay loaded across them.
+    session.expire_on_commit = False
+    with stamping_history(session, clock):
+        market = Market(options.seed, start)
+        biz = Business(
+            rng=rng,
+            clock=clock,
+            timeline=Timeline(clock, end),
+            market=market,
+            cashier=Cashier(rng, market),
+            catalog=create_catalog(),
+            start=start,
+            end=end,
+            on_new_period=journeys.new_period,
+            rails_to_show=[Rail(rail) for rail in get_setting("rails.enabled")],
+        )
+        for index, when in enumerate(signup_times(rng, options.customers, start, end), start=1):
+            biz.timeline.at(when, journeys.signup, biz, index)
+        events = biz.timeline.run(on_new_day=_commit_weekly)
+        session.flush()
+    session.expire_on_commit = True
+    report: dict[str, int | str] = {"history": f"{start:%Y-%m-%d} to {end:%Y-%m-%d}", "events": events}
+    report.update(sorted(biz.tally.items()))
+    report.update(close_outbox(rng, end))
+    return report
+
+
+def _commit_weekly(day: datetime) -> None:
+    if day.weekday() == 0:
+        db.session.commit()
+
+
+def signup_times(rng: random.Random, count: int, start: datetime, end: datetime) -> list[datetime]:
+    """`count` moments in [start, end), more of them each month; sorted, so customer numbers follow signup order."""
+    months = []
+    month_start = start
+    while month_start < end:
+        months.append((month_start, min(month_start + relativedelta(months=1), end)))
+        month_start += relativedelta(months=1)
+    weights = [MONTHLY_GROWTH**i for i in range(len(months))]
+    picks = rng.choices(months, weights=weights, k=count)
+    return sorted(lo + timedelta(seconds=rng.uniform(0, (hi - lo).total_seconds() - 1)) for lo, hi in picks)
