@@ -42,7 +42,10 @@ def register_cli(app: Flask) -> None:
         if if_empty and not database_is_empty():
             click.echo("demo data already present; nothing to do")
             return
-        report = seed_demo_data(DemoOptions(customers=customers, months=months, seed=seed_value))
+        report = seed_demo_data(
+            DemoOptions(customers=customers, months=months, seed=seed_value),
+            progress=lambda line: click.echo(f"seeding {line}"),
+        )
         for key, value in report.items():
             click.echo(f"{key}: {value}")
 

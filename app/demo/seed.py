@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -36,8 +37,9 @@ def history_end(options: DemoOptions) -> datetime:
     return end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def seed_demo_data(options: DemoOptions) -> dict[str, int | str]:
-    """One transaction: a failed seed leaves nothing behind, so it can simply be run again."""
+def seed_demo_data(options: DemoOptions, progress: Callable[[str], None] | None = None) -> dict[str, int | str]:
+    """One transaction: a failed seed leaves nothing behind, so it can simply be run again. `progress` hears
+    about each simulated quarter (the full demo takes a minute or so)."""
     from app.auth.service import create_user
     from app.customers.models import Customer
 
@@ -49,12 +51,14 @@ def seed_demo_data(options: DemoOptions) -> dict[str, int | str]:
     if db.session.scalar(select(func.count()).select_from(Customer)):
         report["business"] = "customers already present; no demo business added"
     else:
-        report.update(_seed_business(rng, options))
+        report.update(_seed_business(rng, options, progress))
     db.session.commit()
     return report
 
 
-def _seed_business(rng: random.Random, options: DemoOptions) -> dict[str, int | str]:
+def _seed_business(
+    rng: random.Random, options: DemoOptions, progress: Callable[[str], None] | None
+) -> dict[str, int | str]:
     from app.demo import journeys
     from app.demo.catalog import create_catalog
     from app.demo.clock import HistoryClock, stamping_history
@@ -70,8 +74,6 @@ def _seed_business(rng: random.Random, options: DemoOptions) -> dict[str, int | 
     start = end - relativedelta(months=options.months)
     clock = HistoryClock(start)
     session = db.session()
-    # Commits along the way keep transactions short; the objects the replay holds stay loaded across them.
-    session.expire_on_commit = False
     with stamping_history(session, clock):
         market = Market(options.seed, start)
         biz = Business(
@@ -88,18 +90,23 @@ def _seed_business(rng: random.Random, options: DemoOptions) -> dict[str, int | 
         )
         for index, when in enumerate(signup_times(rng, options.customers, start, end), start=1):
             biz.timeline.at(when, journeys.signup, biz, index)
-        events = biz.timeline.run(on_new_day=_commit_weekly)
+        events = biz.timeline.run(on_new_month=_quarterly(progress, biz))
         session.flush()
-    session.expire_on_commit = True
     report: dict[str, int | str] = {"history": f"{start:%Y-%m-%d} to {end:%Y-%m-%d}", "events": events}
     report.update(sorted(biz.tally.items()))
     report.update(close_outbox(rng, end))
     return report
 
 
-def _commit_weekly(day: datetime) -> None:
-    if day.weekday() == 0:
-        db.session.commit()
+def _quarterly(progress: Callable[[str], None] | None, biz) -> Callable[[datetime], None] | None:  # noqa: ANN001
+    if progress is None:
+        return None
+
+    def report(when: datetime) -> None:
+        if when.month % 3 == 1:
+            progress(f"{when:%Y-%m}: {biz.tally['customers']} customers so far")
+
+    return report
 
 
 def signup_times(rng: random.Random, count: int, start: datetime, end: datetime) -> list[datetime]:

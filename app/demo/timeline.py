@@ -25,15 +25,15 @@ class Timeline:
         if when < self.end:
             heapq.heappush(self._queue, (max(when, self.clock.now), next(self._order), handler, args))
 
-    def run(self, on_new_day: Callable[[datetime], None] | None = None) -> int:
-        """Replays every event; `on_new_day` runs before the first event of each later day (to commit in batches)."""
+    def run(self, on_new_month: Callable[[datetime], None] | None = None) -> int:
+        """Replays every event; `on_new_month` hears of the first event of each later month (progress)."""
         count = 0
-        day = self.clock.now.date()
+        month = (self.clock.now.year, self.clock.now.month)
         while self._queue:
             when, _, handler, args = heapq.heappop(self._queue)
-            if on_new_day and when.date() != day:
-                on_new_day(when)
-                day = when.date()
+            if on_new_month and (when.year, when.month) != month:
+                month = (when.year, when.month)
+                on_new_month(when)
             self.clock.now = when
             handler(*args)
             count += 1
