@@ -150,6 +150,14 @@ def _cash_problems() -> list[str]:
     ):
         expected[(f"cash:{rail.value}", currency)] -= int(refunded)
         expected[(Account.REFUNDS.value, currency)] += int(refunded)
+    # A refunded overpayment comes back out of customer credit, not out of revenue.
+    for currency, from_credit in db.session.execute(
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerTransaction.kind == "refund", LedgerEntry.account == Account.CUSTOMER_CREDIT)
+        .group_by(LedgerEntry.currency)
+    ):
+        expected[(Account.REFUNDS.value, currency)] -= int(from_credit)
     actual: dict[tuple[str, str], int] = defaultdict(int)
     for account, currency, total in db.session.execute(
         select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
