@@ -150,11 +150,12 @@ def _cash_problems() -> list[str]:
     ):
         expected[(f"cash:{rail.value}", currency)] -= int(refunded)
         expected[(Account.REFUNDS.value, currency)] += int(refunded)
-    # A refunded overpayment comes back out of customer credit, not out of revenue.
+    # A refunded overpayment comes back out of customer credit, a returned held payment out of suspense:
+    # neither is revenue given back.
     for currency, from_credit in db.session.execute(
         select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
-        .where(LedgerTransaction.kind == "refund", LedgerEntry.account == Account.CUSTOMER_CREDIT)
+        .where(LedgerTransaction.kind == "refund", LedgerEntry.account.in_([Account.CUSTOMER_CREDIT, Account.SUSPENSE]))
         .group_by(LedgerEntry.currency)
     ):
         expected[(Account.REFUNDS.value, currency)] -= int(from_credit)

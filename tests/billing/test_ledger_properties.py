@@ -1,7 +1,7 @@
 """Property: whatever sequence of invoices, partial payments, overpayments, refunds and duplicates happens,
 the books balance and agree with invoices, payments and credit."""
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from app.billing.invoices import LineInput, create_invoice, expire_invoice, void_invoice
@@ -12,6 +12,7 @@ from app.ledger.models import Account
 from app.ledger.service import balance, check_books
 from app.payments.models import PaymentStatus, Rail
 from app.payments.refunds import RefundError, record_refund
+from app.payments.review import Resolution, ReviewError, resolve_held_payment
 from app.payments.settlement import IncomingPayment, settle_payment
 
 RAILS = [Rail.CASH, Rail.CHECK, Rail.WIRE, Rail.CARD, Rail.BANK_TRANSFER]
@@ -23,12 +24,13 @@ operation = st.one_of(
     st.tuples(st.just("refund"), st.integers(0, 10), st.integers(1, 60_000)),
     st.tuples(st.just("expire"), st.integers(0, 5)),
     st.tuples(st.just("void"), st.integers(0, 5)),
+    st.tuples(st.just("resolve"), st.integers(0, 10), st.sampled_from(["apply", "credit", "refund"])),
 )
 
 _counter = iter(range(10**9))
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(operation, min_size=1, max_size=25))
 def test_books_hold_after_any_sequence_of_money_events(app, ops):
     run = next(_counter)
@@ -63,6 +65,14 @@ def test_books_hold_after_any_sequence_of_money_events(app, ops):
                 record_refund(payment.id, op[2], f"rf-{run}-{op[1]}-{op[2]}", actor="test")
             except RefundError:
                 db.session.rollback()  # more than refundable or not refundable: refused, nothing written
+                continue
+        elif kind == "resolve" and payments:
+            payment = payments[op[1] % len(payments)]
+            try:
+                resolve_held_payment(payment.id, Resolution(op[2]), actor="test", reference=f"back-{payment.id}")
+                event(f"resolved by {op[2]}")
+            except ReviewError:
+                db.session.rollback()  # not held, or its invoice cannot take it: refused, nothing written
                 continue
         elif kind in ("expire", "void") and invoices:
             invoice = invoices[op[1] % len(invoices)]
