@@ -91,4 +91,5 @@ def test_books_hold_after_any_sequence_of_money_events(app, ops):
             PaymentStatus.NEEDS_REVIEW,
             PaymentStatus.REFUNDED,
             PaymentStatus.PARTIALLY_REFUNDED,
+            PaymentStatus.CREDITED,
         )
