@@ -17,6 +17,7 @@ from time import monotonic
 
 import requests
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 
 from app.access.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.access.signing import SIGNATURE_HEADER, signature_header
@@ -77,13 +78,27 @@ def deliver_due_webhooks(*, now: datetime | None = None, limit: int = 200) -> di
     for _ in range(limit):
         if monotonic() - started > RUN_BUDGET_SECONDS:
             break
-        claimed = _claim_next(now or utcnow())
+        claimed = _retrying_sqlite_conflicts(_claim_next, now or utcnow())
         if claimed is None:
             break
         delivery_id, url, secret, body, event_id, event_type, attempt = claimed
         result = _post(url, secret, body, event_id, event_type, attempt)
-        counts[_record_result(delivery_id, result, now or utcnow())] += 1
+        counts[_retrying_sqlite_conflicts(_record_result, delivery_id, result, now or utcnow())] += 1
     return counts
+
+
+def _retrying_sqlite_conflicts(work, *args):  # noqa: ANN001, ANN002, ANN202
+    """SQLite refuses to turn a read transaction into a write once another writer committed since the read began
+    (SQLITE_BUSY_SNAPSHOT); busy_timeout does not cover that, so the short transaction is simply run again."""
+    attempts = 20
+    for attempt in range(attempts):
+        try:
+            return work(*args)
+        except OperationalError:
+            db.session.rollback()
+            if db.session.get_bind().dialect.name != "sqlite" or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _claim_next(now: datetime):
@@ -104,7 +119,7 @@ def _claim_next(now: datetime):
         while True:
             delivery = db.session.scalar(query)
             if delivery is None:
-                db.session.commit()
+                db.session.rollback()
                 return None
             # Compare-and-set: on SQLite (no row locks) a second worker that read the same row loses here.
             claimed = db.session.execute(
