@@ -1,8 +1,8 @@
 """Sending the webhook outbox: signed POSTs of due deliveries, retried with exponential backoff, then FAILED.
 
-Each delivery is claimed in its own short transaction (SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, and a
-compare-and-set on next_attempt_at everywhere) by pushing its next attempt one lease into the future; the POST
-happens outside any transaction; the result is written in another. Two workers never send the same delivery at
+Each delivery is claimed in its own short transaction, one UPDATE whose subquery picks the oldest due row (with
+FOR UPDATE SKIP LOCKED on PostgreSQL), pushing its next attempt one lease into the future; the POST happens outside
+any transaction; the result is written in another. Two workers never send the same delivery at
 the same time, and a worker that dies mid-send leaves the delivery due again after the lease: delivery is at least
 once, and receivers dedupe on Advancia-Event-Id.
 """
@@ -17,7 +17,6 @@ from time import monotonic
 
 import requests
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 
 from app.access.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.access.signing import SIGNATURE_HEADER, signature_header
@@ -78,32 +77,21 @@ def deliver_due_webhooks(*, now: datetime | None = None, limit: int = 200) -> di
     for _ in range(limit):
         if monotonic() - started > RUN_BUDGET_SECONDS:
             break
-        claimed = _retrying_sqlite_conflicts(_claim_next, now or utcnow())
+        claimed = _claim_next(now or utcnow())
         if claimed is None:
             break
         delivery_id, url, secret, body, event_id, event_type, attempt = claimed
         result = _post(url, secret, body, event_id, event_type, attempt)
-        counts[_retrying_sqlite_conflicts(_record_result, delivery_id, result, now or utcnow())] += 1
+        counts[_record_result(delivery_id, attempt, result, now or utcnow())] += 1
     return counts
 
 
-def _retrying_sqlite_conflicts(work, *args):  # noqa: ANN001, ANN002, ANN202
-    """SQLite refuses to turn a read transaction into a write once another writer committed since the read began
-    (SQLITE_BUSY_SNAPSHOT); busy_timeout does not cover that, so the short transaction is simply run again."""
-    attempts = 20
-    for attempt in range(attempts):
-        try:
-            return work(*args)
-        except OperationalError:
-            db.session.rollback()
-            if db.session.get_bind().dialect.name != "sqlite" or attempt == attempts - 1:
-                raise
-    raise AssertionError("unreachable")
-
-
-def _claim_next(now: datetime):
-    query = (
-        select(WebhookDelivery)
+def _claim_next(now: datetime) -> tuple | None:
+    """One UPDATE ... WHERE id = (SELECT the oldest due id [FOR UPDATE SKIP LOCKED]) RETURNING id: the claim is a
+    single write, so on PostgreSQL a second worker skips the locked row and on SQLite it waits for the write lock
+    (a read-then-write transaction would fail there when another writer commits in between)."""
+    due = (
+        select(WebhookDelivery.id)
         .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
         .where(
             WebhookDelivery.status == DeliveryStatus.PENDING,
@@ -114,37 +102,35 @@ def _claim_next(now: datetime):
         .limit(1)
     )
     if db.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(of=WebhookDelivery, skip_locked=True)
+        due = due.with_for_update(of=WebhookDelivery, skip_locked=True)
     try:
-        while True:
-            delivery = db.session.scalar(query)
-            if delivery is None:
-                db.session.rollback()
-                return None
-            # Compare-and-set: on SQLite (no row locks) a second worker that read the same row loses here.
-            claimed = db.session.execute(
-                update(WebhookDelivery)
-                .where(
-                    WebhookDelivery.id == delivery.id,
-                    WebhookDelivery.status == DeliveryStatus.PENDING,
-                    WebhookDelivery.next_attempt_at == delivery.next_attempt_at,
-                )
-                .values(next_attempt_at=now + CLAIM_LEASE, attempts=WebhookDelivery.attempts + 1)
-                .execution_options(synchronize_session=False)
-            ).rowcount
-            if claimed == 1:
-                snapshot = (
-                    delivery.id,
-                    delivery.endpoint.url,
-                    delivery.endpoint.secret,
-                    payload_body(delivery),
-                    delivery.event_id,
-                    delivery.event_type,
-                    delivery.attempts + 1,
-                )
-                db.session.commit()
-                return snapshot
-            db.session.expire(delivery)
+        delivery_id = db.session.scalar(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == due.scalar_subquery(),
+                # re-checked on the row itself: a row another worker claimed meanwhile no longer matches
+                WebhookDelivery.status == DeliveryStatus.PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + CLAIM_LEASE, attempts=WebhookDelivery.attempts + 1)
+            .returning(WebhookDelivery.id)
+            .execution_options(synchronize_session=False)
+        )
+        if delivery_id is None:
+            db.session.rollback()
+            return None
+        delivery = db.session.get(WebhookDelivery, delivery_id, populate_existing=True)
+        snapshot = (
+            delivery.id,
+            delivery.endpoint.url,
+            delivery.endpoint.secret,
+            payload_body(delivery),
+            delivery.event_id,
+            delivery.event_type,
+            delivery.attempts,
+        )
+        db.session.commit()
+        return snapshot
     except Exception:
         db.session.rollback()
         raise
@@ -171,33 +157,41 @@ def _post(url: str, secret: str, body: bytes, event_id: str, event_type: str, at
         return AttemptResult(False, None, f"{exc.__class__.__name__}: {exc}"[:1000])
 
 
-def _record_result(delivery_id: int, result: AttemptResult, now: datetime) -> str:
-    delivery = db.session.get(WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True)
-    delivery.last_status_code = result.status_code
-    delivery.last_error = result.error
+def _record_result(delivery_id: int, attempt: int, result: AttemptResult, now: datetime) -> str:
+    """Written as one UPDATE first (see _claim_next on SQLite), then the audit entry when retries are exhausted."""
+    values: dict = {"last_status_code": result.status_code, "last_error": result.error}
+    delay = next_retry_delay(attempt)
     if result.ok:
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.delivered_at = now
+        values |= {"status": DeliveryStatus.DELIVERED, "delivered_at": now}
         outcome = "delivered"
+    elif delay is None:
+        values |= {"status": DeliveryStatus.FAILED}
+        outcome = "failed"
     else:
-        delay = next_retry_delay(delivery.attempts)
-        if delay is None:
-            delivery.status = DeliveryStatus.FAILED
+        values |= {"next_attempt_at": now + delay}
+        outcome = "retrying"
+    try:
+        db.session.execute(
+            update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if outcome == "failed":
             record_audit(
                 "webhook.delivery_failed",
-                delivery,
+                object_type="webhook_deliveries",
+                object_id=delivery_id,
                 actor="system",
-                event_id=delivery.event_id,
-                attempts=delivery.attempts,
+                attempts=attempt,
                 error=result.error,
             )
-            outcome = "failed"
-        else:
-            delivery.next_attempt_at = now + delay
-            outcome = "retrying"
-    db.session.commit()
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
     if not result.ok:
-        log.info("webhook delivery %s attempt %s: %s", delivery_id, delivery.attempts, result.error)
+        log.info("webhook delivery %s attempt %s: %s", delivery_id, attempt, result.error)
     return outcome
 
 
