@@ -12,7 +12,7 @@ from app.billing.models import InvoiceStatus, SubscriptionStatus
 
 AMOUNT = {
     "type": "string",
-    "pattern": r"^\d+(\.\d+)?$",
+    "pattern": r"^[0-9]+(\.[0-9]+)?$",
     "description": 'Decimal string in the currency\'s units, no more decimals than the currency has: "49.00" USD, '
     '"5000" JPY. Numbers are refused.',
     "examples": ["49.00"],

@@ -24,9 +24,11 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 MAX_LINES = 100
 #: codes and external ids appear in URLs (/customers/<external_id>), so no slash, space or control character
-_URL_SAFE_ID = re.compile(r"^[^\s/?#%\\\x00-\x1f\x7f]+$")
-_PLAN_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+_URL_SAFE_ID = re.compile(r"[^\s/?#%\\\x00-\x1f\x7f]+")
+_PLAN_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_COUNTRY = re.compile(r"[A-Za-z]{2}")
+#: the API's amount format, stricter than money.parse_minor (no sign, no thousands separators)
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 #: a clock a little ahead of ours is not an error; a date next week is
 _FUTURE_SKEW = timedelta(minutes=5)
 
@@ -143,18 +145,24 @@ class Body:
         value = self.data.get(key)
         if value is None:
             raise invalid(self.name(key), f"{self.name(key)} is required")
-        if not isinstance(value, str):
-            raise invalid(self.name(key), f'{self.name(key)} must be a decimal string such as "49.00", not a number')
+        _check_amount_text(self.name(key), value)
         try:
             return parse_minor(value, currency)
         except MoneyError as exc:
             raise invalid(self.name(key), f"{self.name(key)}: {exc}") from None
 
 
+def _check_amount_text(field: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise invalid(field, f'{field} must be a decimal string such as "49.00", not a number')
+    if not _AMOUNT.fullmatch(value):
+        raise invalid(field, f'{field} must be digits with an optional decimal point, such as "49.00"; got {value!r}')
+
+
 def customer_input(data: Any) -> CustomerInput:
     body = Body(data, {"external_id", "email", "name", "country", "currency"})
     external_id = body.string("external_id", max_length=120)
-    if not _URL_SAFE_ID.match(external_id):
+    if not _URL_SAFE_ID.fullmatch(external_id):
         raise invalid("external_id", "external_id must not contain spaces, '/', '?', '#', '%' or control characters")
     email = body.string("email", max_length=254)
     try:
@@ -163,7 +171,7 @@ def customer_input(data: Any) -> CustomerInput:
         raise invalid("email", f"email is not valid: {exc}") from None
     name = body.string("name", max_length=200)
     country = body.string("country", required=False, max_length=2)
-    if country is not None and not _COUNTRY.match(country):
+    if country is not None and not _COUNTRY.fullmatch(country):
         raise invalid("country", "country must be an ISO 3166-1 alpha-2 code such as 'US'")
     return CustomerInput(external_id, email, name, country.upper() if country else None, body.currency(default="USD"))
 
@@ -171,7 +179,7 @@ def customer_input(data: Any) -> CustomerInput:
 def plan_input(data: Any) -> PlanInput:
     body = Body(data, {"code", "name", "amount", "currency", "interval", "trial_days", "limits"})
     code = body.string("code", max_length=64)
-    if not _PLAN_CODE.match(code):
+    if not _PLAN_CODE.fullmatch(code):
         raise invalid("code", "code may hold letters, digits, '.', '_' and '-', starting with a letter or digit")
     name = body.string("name", max_length=120)
     currency = body.currency()
@@ -240,8 +248,7 @@ def payment_input(data: Any, now: datetime | None = None) -> PaymentInput:
     amount = data.get("amount")
     if amount is None:
         raise invalid("amount", "amount is required")
-    if not isinstance(amount, str):
-        raise invalid("amount", 'amount must be a decimal string such as "49.00", not a number')
+    _check_amount_text("amount", amount)
     reference = body.string("reference", max_length=200)
     note = body.string("note", required=False, max_length=2000)
     received_at = _timestamp(body.string("received_at", required=False, max_length=40), "received_at")
