@@ -88,3 +88,42 @@ def make_webhook_endpoint(*, url: str = "http://127.0.0.1:9/hooks", events: list
     endpoint = create_endpoint(url, events or [], actor="test")
     db.session.commit()
     return endpoint
+
+
+def make_settled_payment(invoice, amount_minor: int | None = None, *, rail: str = "wire", reference: str | None = None):
+    """Settles a payment on `invoice` through the one settlement path (which queues the receipt email)."""
+    from app.payments.models import Rail
+    from app.payments.settlement import IncomingPayment, settle_payment
+
+    amount = invoice.amount_remaining_minor if amount_minor is None else amount_minor
+    result = settle_payment(
+        invoice.id,
+        IncomingPayment(
+            rail=Rail(rail),
+            rail_payment_id=reference or f"REF-{next(_seq)}",
+            amount_received_minor=amount,
+            currency_received=invoice.currency,
+            amount_minor=amount,
+        ),
+        actor="test",
+    )
+    db.session.commit()
+    return result.payment
+
+
+def make_email(*, to: str | None = None, template: str = "trial_ended", context: dict | None = None, **kwargs):
+    """One queued outbox email, committed; the context defaults to the template's documented example."""
+    from app.notifications.catalog import TEMPLATES
+    from app.notifications.outbox import queue_email
+
+    n = next(_seq)
+    message = queue_email(
+        to=to or f"reader{n}@example.com",
+        subject=kwargs.pop("subject", f"Test message {n}"),
+        template=template,
+        context=context if context is not None else dict(TEMPLATES[template].example),
+        dedupe_key=kwargs.pop("dedupe_key", f"test:{n}"),
+        **kwargs,
+    )
+    db.session.commit()
+    return message

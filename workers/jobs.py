@@ -79,3 +79,9 @@ def webhook_delivery() -> dict[str, Any]:
         return deliver_due_webhooks()
 
     return _recorded("webhook_delivery", body)
+
+
+def outbox_delivery() -> dict[str, Any]:
+    from app.notifications.delivery import deliver_due
+
+    return _recorded("outbox_delivery", lambda: deliver_due().summary())

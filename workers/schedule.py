@@ -41,6 +41,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         description="Watch Bitcoin, Ethereum and USDC addresses of open invoices.",
     ),
     ScheduledJob(
+        "outbox_delivery",
+        "workers.jobs.outbox_delivery",
+        interval=30,
+        # A big backlog can outlast the interval: runs overlap safely (each message is claimed once).
+        timeout=600,
+        description="Send queued email over SMTP with retries; hold it when no SMTP server is set.",
+    ),
+    ScheduledJob(
         "health_watchdog",
         "workers.jobs.health_watchdog",
         interval=120,
