@@ -30,6 +30,7 @@ from app.extensions import db
 from app.notifications.models import OutboxKind, OutboxMessage, OutboxStatus
 from app.notifications.rendering import RenderError, build_mime, render_email
 from app.notifications.smtp import DeliveryFailure, SmtpConnection, SmtpSettings
+from app.sqlite_support import begin_write
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +74,11 @@ def _due(now: datetime):
 
 
 def deliver_due(*, now: datetime | None = None, limit: int = RUN_LIMIT) -> DeliveryReport:
-    """Delivers every email due at `now` (default: the clock), one claim at a time, until none is left."""
+    """Delivers every email due at `now` (default: the clock), one claim at a time, until none is left.
+
+    Commits whatever the caller has open first: each claim and each outcome is its own transaction.
+    """
+    db.session.commit()
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     report = DeliveryReport()
     settings = SmtpSettings.from_config(current_app.config)
@@ -105,6 +110,7 @@ def claim_next(now: datetime) -> Claim | None:
     pick = select(OutboxMessage.id).where(_due(now)).order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(1)
     if db.session.get_bind().dialect.name == "postgresql":
         pick = pick.with_for_update(skip_locked=True)
+    begin_write(db.session)
     row = db.session.execute(
         update(OutboxMessage)
         .where(OutboxMessage.id == pick.scalar_subquery(), _due(now))
@@ -153,6 +159,7 @@ def _record(claim: Claim, failure: DeliveryFailure | None, now: datetime, report
             "next_attempt_at": now + retry_delay(claim.attempt),
         }
         outcome, action = "retrying", None
+    begin_write(db.session)
     changed = db.session.execute(
         update(OutboxMessage).where(ours).values(**values), execution_options={"synchronize_session": False}
     ).rowcount
@@ -181,6 +188,7 @@ def _error_text(claim: Claim, failure: DeliveryFailure) -> str:
 
 def hold_due_email(now: datetime) -> int:
     """No SMTP server: due emails become held, each with an audit entry, and wait for the operator."""
+    begin_write(db.session)
     held = db.session.scalars(
         update(OutboxMessage)
         .where(_due(now))
