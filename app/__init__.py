@@ -84,3 +84,9 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(access_bp)
     app.register_blueprint(api_bp)
+
+    from app.billing.document_views import bp as documents_bp
+    from app.notifications.views import bp as outbox_bp
+
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(outbox_bp)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from weasyprint import HTML, URLFetcher
 
 from app.billing.links import pay_url
 from app.billing.models import Invoice, InvoiceStatus
 from app.db_types import utcnow
+from app.extensions import db
 from app.payments.models import Payment, PaymentStatus
 from app.settings.service import get_setting
 from app.templating import business_context, render_strict
@@ -94,7 +96,6 @@ def receipt_document_context(payment: Payment) -> dict[str, Any]:
 
 def _customer_of(payment: Payment):
     from app.customers.models import Customer
-    from app.extensions import db
 
     return db.session.get(Customer, payment.customer_id)
 
@@ -102,3 +103,22 @@ def _customer_of(payment: Payment):
 def _pdf(html: str) -> bytes:
     # Only data: URIs (the embedded logo): a document never reaches the network or the file system.
     return HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=("data",))).write_pdf()
+
+
+def invoice_for_pay_token(token: str) -> Invoice | None:
+    """The invoice a customer's pay link opens; drafts are not issued yet, so they stay invisible."""
+    if not token or len(token) > 64:
+        return None
+    invoice = db.session.scalar(select(Invoice).where(Invoice.pay_token == token))
+    return None if invoice is None or invoice.status == InvoiceStatus.DRAFT else invoice
+
+
+def receipt_for_pay_token(token: str, payment_id: int) -> Payment | None:
+    """A receipt through a pay link: only for a payment made on that very invoice, and only for money received."""
+    invoice = invoice_for_pay_token(token)
+    if invoice is None:
+        return None
+    payment = db.session.get(Payment, payment_id)
+    if payment is None or payment.invoice_id != invoice.id or payment.status == PaymentStatus.FAILED:
+        return None
+    return payment

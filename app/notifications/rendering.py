@@ -13,7 +13,7 @@ from flask import current_app
 from jinja2 import TemplateNotFound, UndefinedError
 
 from app.extensions import db
-from app.notifications.catalog import ATTACHMENT_KINDS
+from app.notifications.catalog import ATTACHMENT_KINDS, TEMPLATES
 from app.notifications.models import OutboxMessage
 from app.templating import business_context, strict_env
 
@@ -47,9 +47,14 @@ def render_email(message: OutboxMessage, *, with_attachments: bool = True) -> Re
     if "@" not in parseaddr(payload["to"])[1]:
         raise RenderError(f"outbox message {message.id}: {payload['to']!r} is not an email address")
     name = payload["template"]
+    given = payload.get("context") or {}
+    missing = [key for key in (TEMPLATES[name].required if name in TEMPLATES else ()) if key not in given]
+    if missing:
+        # Checked up front, not left to the template: a branch may skip a value that another branch needs.
+        raise RenderError(f"template {name!r} needs {', '.join(missing)} in its context")
     specs = payload.get("attachments") or []
     context = {
-        **(payload.get("context") or {}),
+        **given,
         "business": business_context(),
         "subject": payload["subject"],
         "attachment_kinds": [spec.get("kind") for spec in specs],
