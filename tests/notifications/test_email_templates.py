@@ -71,3 +71,12 @@ def test_the_settlement_queues_the_receipt_and_review_emails_with_their_document
         assert set(TEMPLATES[name].required) <= set(payload["context"]), name
         render_email(by_template[name], with_attachments=False)
     assert by_template["receipt"].payload["attachments"][0]["kind"] in TEMPLATES["receipt"].attachments
+
+
+def test_docs_list_every_template_with_its_context_keys():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "emails.md").read_text()
+    rows = {line.split("|")[1].strip(" `"): line for line in docs.splitlines() if line.startswith("| `")}
+    for name, template in TEMPLATES.items():
+        assert name in rows, name
+        for key in template.required:
+            assert f"`{key}`" in rows[name], (name, key)
