@@ -168,3 +168,18 @@ def test_a_pay_token_opens_no_other_invoices_receipt_and_no_draft(client, db):
     draft = create_invoice(make_customer(), "USD", [LineInput("Draft work", 100)], actor="test", finalize=False)
     db.session.commit()
     assert client.get(f"/pay/{draft.pay_token}/invoice.pdf").status_code == 404
+
+
+def test_a_logo_setting_that_is_not_an_image_is_left_out_not_fatal(db, tmp_path):
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("just text")
+    invoice = make_invoice()
+    for path in (str(not_an_image), str(tmp_path / "missing.png")):
+        set_setting("business.logo_path", path, actor="test")
+        pdf = invoice_pdf(invoice)
+        assert pdf.startswith(b"%PDF-") and pdf_images(pdf, tmp_path) == 0
+
+
+def test_the_public_pdf_routes_are_rate_limited(client, db):
+    statuses = [client.get("/pay/no-such-token/invoice.pdf").status_code for _ in range(31)]
+    assert statuses[:30] == [404] * 30 and statuses[30] == 429
