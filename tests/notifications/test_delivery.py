@@ -25,6 +25,7 @@ def pdf_text(pdf: bytes) -> str:
 
 
 def reload(db, message):
+    db.session.commit()  # end our read transaction: on SQLite it would keep showing its old snapshot
     return db.session.get(OutboxMessage, message.id, populate_existing=True)
 
 

@@ -14,6 +14,7 @@ from tests.factories import make_email, make_invoice, make_settled_payment
 
 
 def reload(db, message):
+    db.session.commit()  # end our read transaction: on SQLite it would keep showing its old snapshot
     return db.session.get(OutboxMessage, message.id, populate_existing=True)
 
 
