@@ -86,7 +86,7 @@ def receipt_document_context(payment: Payment) -> dict[str, Any]:
         "show_balance": balance_shown,
         "customer": invoice.customer if invoice is not None else _customer_of(payment),
         "status_key": payment.status.value,
-        "status_label": _PAYMENT_STATUS_LABELS[payment.status],
+        "status_label": _PAYMENT_STATUS_LABELS.get(payment.status, payment.status.value.replace("_", " ").capitalize()),
         "refunds": [r for r in payment.refunds if r.status.value == "succeeded"],
         "credit_minor": 0 if held else payment.amount_minor - payment.applied_minor,
         "held_minor": payment.amount_minor if held else 0,
