@@ -1,12 +1,11 @@
 """Dunning, the 09:00 job: past-due subscriptions are retried and warned on the operator's schedule, then
 moved to the free plan.
 
-The schedule is the setting "dunning.schedule", read on every run: steps of {"day", "action", "email"} with
-days counted from the subscription's past_due_since. Subscription.dunning_step records the last step taken, so
-each step happens once, and a run that finds several steps due (the job missed days) takes only the latest:
-the customer gets one email, not a pile. Paying stops it: settlement's apply_paid_invoice makes the
-subscription active again and resets the clock. A job body: commits once per batch.
-"""
+The schedule is the setting "dunning.schedule", read on every run: steps of {"day", "action", "email"}, days
+being UTC calendar days from the subscription's past_due_since. Subscription.dunning_step records the last step
+taken, so each step happens once, and a run that finds several steps due (the job missed days) takes only the
+latest: the customer gets one email, not a pile. Paying stops it: settlement's apply_paid_invoice makes the
+subscription active again and resets the clock. A job body: commits once per batch."""
 
 from __future__ import annotations
 
@@ -24,6 +23,7 @@ from app.billing.downgrades import downgrade_unpaid
 from app.billing.invoices import invoice_for_update
 from app.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from app.billing.notices import invoice_context, update_payment_method_url
+from app.billing.periods import calendar_days
 from app.billing.plans import free_plan
 from app.extensions import db
 from app.notifications.outbox import queue_email
@@ -96,7 +96,7 @@ def run_dunning(now: datetime, *, batch_size: int = 200, actor: str = ACTOR) -> 
     while subs := _past_due_batch(now, after_id, batch_size):
         after_id = subs[-1].id
         for sub in subs:
-            step = step_due(steps, (now - sub.past_due_since).days, sub.dunning_step)
+            step = step_due(steps, calendar_days(sub.past_due_since, now), sub.dunning_step)
             if step is not None:
                 tally.update(take_step(sub, step, now, actor=actor))
         db.session.commit()
@@ -140,7 +140,7 @@ def take_step(sub: Subscription, step: DunningStep, now: datetime, *, actor: str
         tally["downgraded"] += 1
         tally["invoices_voided"] += voided
     sub.dunning_step = step.day
-    record_audit("subscription.dunning_step", sub, actor=actor, day=step.day, action=step.action, email=step.email)
+    record_audit("subscription.dunning_step", sub, actor=actor, day=step.day, step=step.action, email=step.email)
     if email is not None:
         queue_email(**email)
         tally["emails"] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, date, datetime, time
 
 from dateutil.relativedelta import relativedelta
 
@@ -27,3 +27,13 @@ def periods_elapsed(anchor: datetime, interval: Interval, end: datetime) -> int:
 def next_period(anchor: datetime, interval: Interval, current_end: datetime) -> tuple[datetime, datetime]:
     n = periods_elapsed(anchor, interval, current_end)
     return current_end, period_end(anchor, interval, n + 1)
+
+
+def calendar_days(since: datetime, now: datetime) -> int:
+    """Whole UTC calendar days from `since` to `now`. The daily jobs count "day 3" this way, so a step falls on
+    the same run whatever the hour of the event it counts from."""
+    return (now.astimezone(UTC).date() - since.astimezone(UTC).date()).days
+
+
+def start_of_day(day: date) -> datetime:
+    return datetime.combine(day, time.min, UTC)

@@ -7,7 +7,7 @@ sends only the most recent reminder that is due, never a pile of them. A job bod
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -16,6 +16,7 @@ from app.audit.service import record_audit
 from app.billing.invoices import expire_invoice
 from app.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from app.billing.notices import invoice_context
+from app.billing.periods import calendar_days, start_of_day
 from app.billing.subscriptions import cancel_subscription
 from app.extensions import db
 from app.notifications.outbox import queue_email
@@ -94,7 +95,8 @@ def send_payment_reminders(now: datetime, *, batch_size: int = 200, actor: str =
         select(Invoice)
         .outerjoin(Subscription, Subscription.id == Invoice.subscription_id)
         .where(
-            Invoice.due_at <= now - timedelta(days=days[0]),
+            # at least days[0] calendar days overdue
+            Invoice.due_at < start_of_day(now.astimezone(UTC).date() - timedelta(days=days[0] - 1)),
             Invoice.reminder_days_sent < days[-1],
             or_(Subscription.id.is_(None), Subscription.status != SubscriptionStatus.PAST_DUE),
         )
@@ -102,7 +104,7 @@ def send_payment_reminders(now: datetime, *, batch_size: int = 200, actor: str =
     while invoices := _open_batch(query, batch_size, after_id):
         after_id = invoices[-1].id
         for invoice in invoices:
-            day = reminder_due(days, (now - invoice.due_at).days, invoice.reminder_days_sent)
+            day = reminder_due(days, calendar_days(invoice.due_at, now), invoice.reminder_days_sent)
             if day is None:
                 continue
             customer = invoice.customer
