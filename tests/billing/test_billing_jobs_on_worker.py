@@ -25,6 +25,7 @@ def test_the_billing_jobs_run_on_a_worker_and_record_what_they_did(db, run_worke
     result = run_worker()
 
     assert result.returncode == 0, result.stderr
+    db.session.rollback()  # end this session's read snapshot (SQLite WAL keeps one) to see the worker's commits
     runs = {run.job_name: run for run in db.session.scalars(select(JobRun))}
     assert set(runs) == set(BILLING_JOBS)
     for run in runs.values():
