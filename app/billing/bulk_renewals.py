@@ -3,8 +3,8 @@ per-row services write (invoice, line, audit entries, receivable posting, past d
 
 Plain means: no credit to spend, no card on file, no invoice yet for the period (renewals.py decides). Kept
 apart from the ORM on purpose: at 50,000 renewals a night, per-row flushes and savepoints are the cost. When a
-service changes what it writes for a renewal, this file must follow; tests/billing/test_renewals.py compares the
-two paths row for row and fails until it does.
+service changes what it writes for a renewal, this file must follow; tests/billing/test_renewal_paths.py compares
+the two paths row for row and fails until it does.
 """
 
 from __future__ import annotations
@@ -14,14 +14,15 @@ from collections import Counter as Tally
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from app.access.models import WebhookDelivery, WebhookEndpoint
+from app.access.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.audit.models import AuditEntry
 from app.billing.invoices import new_reference_code, reserve_numbers
 from app.billing.models import Invoice, InvoiceLine, InvoiceStatus, Subscription, SubscriptionStatus
 from app.billing.subscriptions import period_label
+from app.bulk_insert import insert_rows, insert_rows_returning_ids
 from app.db_types import utcnow
 from app.extensions import db
 from app.ledger.models import Account, LedgerEntry, LedgerTransaction
@@ -52,14 +53,18 @@ def _write(rows: list[DueRenewal], now: datetime, actor: str) -> None:
     wall = utcnow()  # what column defaults would stamp (created_at, at, posted_at)
     invoices = _insert_invoices(rows, now, wall)
     _insert_lines(rows, invoices)
+    _post_receivables(invoices, wall)
+    _mark_past_due(rows, now, wall)
     _insert_audit(
         wall,
         actor,
         [("invoice.created", "invoices", inv["id"], _created_details(inv)) for inv in invoices]
-        + [("invoice.finalize", "invoices", inv["id"], {"from": "draft", "to": "open"}) for inv in invoices],
+        + [("invoice.finalize", "invoices", inv["id"], {"from": "draft", "to": "open"}) for inv in invoices]
+        + [
+            ("subscription.fall_past_due", "subscriptions", row.subscription_id, {"from": "active", "to": "past_due"})
+            for row in rows
+        ],
     )
-    _post_receivables(invoices, wall)
-    _mark_past_due(rows, now, wall, actor)
 
 
 def _created_details(invoice: dict[str, Any]) -> dict[str, Any]:
@@ -96,9 +101,8 @@ def _insert_invoices(rows: list[DueRenewal], now: datetime, wall: datetime) -> l
                 "_label": period_label(row.plan_name, start, end)[:500],
             }
         )
-    table = Invoice.__table__
     columns = [{k: v for k, v in inv.items() if not k.startswith("_")} for inv in invoices]
-    ids = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), columns).scalars()
+    ids = insert_rows_returning_ids(Invoice.__table__, columns)
     for inv, invoice_id in zip(invoices, ids, strict=True):
         inv["id"] = invoice_id
     return invoices
@@ -115,8 +119,8 @@ def _fresh_reference_codes(count: int) -> list[str]:
 
 
 def _insert_lines(rows: list[DueRenewal], invoices: list[dict[str, Any]]) -> None:
-    db.session.execute(
-        insert(InvoiceLine.__table__),
+    insert_rows(
+        InvoiceLine.__table__,
         [
             {
                 "invoice_id": inv["id"],
@@ -131,8 +135,8 @@ def _insert_lines(rows: list[DueRenewal], invoices: list[dict[str, Any]]) -> Non
 
 
 def _insert_audit(wall: datetime, actor: str, entries: list[tuple[str, str, int, dict[str, Any]]]) -> None:
-    db.session.execute(
-        insert(AuditEntry.__table__),
+    insert_rows(
+        AuditEntry.__table__,
         [
             {
                 "at": wall,
@@ -152,9 +156,8 @@ def _post_receivables(invoices: list[dict[str, Any]], wall: datetime) -> None:
     invoices = [inv for inv in invoices if inv["amount_due_minor"] != 0]  # post() writes nothing for zero
     if not invoices:
         return
-    table = LedgerTransaction.__table__
-    txn_ids = db.session.execute(
-        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+    txn_ids = insert_rows_returning_ids(
+        LedgerTransaction.__table__,
         [
             {
                 "kind": "invoice.issued",
@@ -166,14 +169,14 @@ def _post_receivables(invoices: list[dict[str, Any]], wall: datetime) -> None:
             }
             for inv in invoices
         ],
-    ).scalars()
+    )
     entries = []
     for inv, txn_id in zip(invoices, txn_ids, strict=True):
         amount, currency = inv["amount_due_minor"], inv["currency"]
         entries.append((txn_id, Account.RECEIVABLE, amount, inv["customer_id"], currency))
         entries.append((txn_id, Account.REVENUE, -amount, None, currency))
-    db.session.execute(
-        insert(LedgerEntry.__table__),
+    insert_rows(
+        LedgerEntry.__table__,
         [
             {"transaction_id": t, "account": a, "amount_minor": m, "customer_id": c, "currency": cur}
             for t, a, m, c, cur in entries
@@ -181,18 +184,13 @@ def _post_receivables(invoices: list[dict[str, Any]], wall: datetime) -> None:
     )
 
 
-def _mark_past_due(rows: list[DueRenewal], now: datetime, wall: datetime, actor: str) -> None:
-    """mark_past_due for the batch: status, dunning clock, audit entry and the product's webhook event."""
+def _mark_past_due(rows: list[DueRenewal], now: datetime, wall: datetime) -> None:
+    """mark_past_due for the batch: status, dunning clock and the product's webhook event (_write audits it)."""
     ids = [row.subscription_id for row in rows]
     db.session.execute(
         update(Subscription.__table__)
         .where(Subscription.__table__.c.id.in_(ids))
         .values(status=SubscriptionStatus.PAST_DUE, past_due_since=now, dunning_step=0, updated_at=wall)
-    )
-    _insert_audit(
-        wall,
-        actor,
-        [("subscription.fall_past_due", "subscriptions", i, {"from": "active", "to": "past_due"}) for i in ids],
     )
     endpoints = db.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.active.is_(True))).all()
     wanted = [e.id for e in endpoints if not e.events or PAST_DUE_EVENT in e.events]
@@ -223,8 +221,10 @@ def _mark_past_due(rows: list[DueRenewal], now: datetime, wall: datetime, actor:
                     "event_type": PAST_DUE_EVENT,
                     "event_key": key,
                     "payload": payload,
+                    "status": DeliveryStatus.PENDING,
+                    "attempts": 0,
                     "next_attempt_at": wall,
                     "created_at": wall,
                 }
             )
-    db.session.execute(insert(WebhookDelivery.__table__), deliveries)
+    insert_rows(WebhookDelivery.__table__, deliveries)

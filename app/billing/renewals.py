@@ -16,9 +16,10 @@ from collections import Counter as Tally
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, select
 
 from app.billing.card_on_file import CARD_RAIL_UNAVAILABLE, charge_card_on_file, has_card_on_file
 from app.billing.credit import apply_credit
@@ -50,7 +51,7 @@ class DueRenewal:
     billing_anchor: datetime
     current_period_end: datetime
 
-    @property
+    @cached_property
     def period(self) -> tuple[datetime, datetime]:
         return next_period(self.billing_anchor, self.interval, self.current_period_end)
 
@@ -234,9 +235,12 @@ def _due_batch(now: datetime, after_id: int, batch_size: int) -> list[DueRenewal
 
 
 def _already_invoiced(rows: list[DueRenewal]) -> set[int]:
-    """Subscriptions whose next period already has an invoice (one query for the batch)."""
-    pairs = [(row.subscription_id, row.period[0]) for row in rows]
-    found = db.session.scalars(
-        select(Invoice.subscription_id).where(tuple_(Invoice.subscription_id, Invoice.period_start).in_(pairs))
+    """Subscriptions whose next period already has an invoice: one query for the batch, reading only invoices
+    from the earliest next period on (not the subscriptions' whole history)."""
+    starts = {row.subscription_id: row.period[0] for row in rows}
+    found = db.session.execute(
+        select(Invoice.subscription_id, Invoice.period_start).where(
+            Invoice.subscription_id.in_(starts), Invoice.period_start >= min(starts.values())
+        )
     )
-    return set(found)
+    return {sub_id for sub_id, start in found if start == starts[sub_id]}
