@@ -146,10 +146,13 @@ def timed_run(label: str, *, per_row: bool = False, batch_size: int = 1000) -> d
             }
         )
 
+    backend = psutil.Process(_backend_pid())
+    cpu_before = _cpu_seconds(process), _cpu_seconds(backend)
     with PeakRss() as rss:
         started = time.perf_counter()
         summary = run_renewals(RUN_AT, per_row=per_row, batch_size=batch_size, progress=progress)
         seconds = time.perf_counter() - started
+    cpu_python, cpu_postgres = _cpu_seconds(process) - cpu_before[0], _cpu_seconds(backend) - cpu_before[1]
     created = summary["invoices_created"]
     result = {
         "run": label,
@@ -159,6 +162,10 @@ def timed_run(label: str, *, per_row: bool = False, batch_size: int = 1000) -> d
         "rss_start_mib": mib(rss.start),
         "rss_peak_mib": mib(rss.peak),
         "rss_peak_growth_mib": mib(rss.peak - rss.start),
+        "cpu_seconds_python": round(cpu_python, 2),
+        "cpu_seconds_postgres_backend": round(cpu_postgres, 2),
+        # what one core each would do with nobody else on the machine: the work itself, without the queueing
+        "invoices_per_cpu_second": round(created / (cpu_python + cpu_postgres)) if created else 0,
         "summary": summary,
     }
     if len(batches) > 2:
@@ -173,11 +180,26 @@ def timed_run(label: str, *, per_row: bool = False, batch_size: int = 1000) -> d
         result["invoices_per_second_first_fifth"] = round(first)
         result["invoices_per_second_last_fifth"] = round(last)
     print(
-        f"{label:<34} {created:>7} invoices {seconds:>8.2f} s {result['invoices_per_second']:>7}/s  "
-        f"RSS {result['rss_start_mib']} -> peak {result['rss_peak_mib']} MiB",
+        f"{label:<30} {created:>6} invoices {seconds:>7.2f} s {result['invoices_per_second']:>6}/s "
+        f"({result['invoices_per_cpu_second']}/CPU-s)  RSS {result['rss_start_mib']} -> peak "
+        f"{result['rss_peak_mib']} MiB  load {os.getloadavg()[0]:.1f}",
         flush=True,
     )
     return result
+
+
+def _backend_pid() -> int:
+    """The PostgreSQL backend serving this session (same machine), to count its CPU time too."""
+    from app.extensions import db
+
+    pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+    db.session.commit()
+    return pid
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
 
 
 def main() -> int:
@@ -209,7 +231,11 @@ def main() -> int:
     from app.ledger.service import check_books
 
     app = create_app()
-    report: dict = {"database": "PostgreSQL " + _server_version(admin), "cpus": os.cpu_count()}
+    report: dict = {
+        "database": "PostgreSQL " + _server_version(admin),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg(),
+    }
     try:
         with app.app_context():
             upgrade(directory=str(ROOT / "migrations"))
@@ -247,6 +273,7 @@ def main() -> int:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
+    report["load_average_at_end"] = os.getloadavg()
     out = ROOT / "bench" / "results" / f"renewals-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str))
