@@ -128,7 +128,10 @@ def _clean_state(request):
             for name in reversed(tables):
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
     context.pop()
-    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    # Keep this run's claim on its Redis DB number (see redis_url) through the flush, atomically: an emptied DB
+    # looks free, and a parallel run claiming it would share our queue (its worker took our jobs).
+    with Redis.from_url(app.config["REDIS_URL"]).pipeline(transaction=True) as pipe:
+        pipe.flushdb().set("advancia:test-run", _SESSION, ex=3 * 3600).execute()
 
 
 @pytest.fixture
