@@ -9,6 +9,7 @@ subscription active again and resets the clock. A job body: commits once per bat
 
 from __future__ import annotations
 
+import re
 from collections import Counter as Tally
 from dataclasses import dataclass
 from datetime import datetime
@@ -184,7 +185,7 @@ def _dunning_email(sub: Subscription, step: DunningStep, invoice: Invoice | None
         context |= invoice_context(invoice, customer, update_url=update_payment_method_url(invoice))
         if step.action == "downgrade":
             context |= {"pay_url": None, "update_url": None, "invoice_voided": True}
-    subject = (step.subject or SUBJECTS.get(step.email, "About your subscription")).format_map(_Blank(context))
+    subject = _fill(step.subject or SUBJECTS.get(step.email, "About your subscription"), context)
     return {
         "to": customer.email,
         "subject": subject,
@@ -196,8 +197,12 @@ def _dunning_email(sub: Subscription, step: DunningStep, invoice: Invoice | None
     }
 
 
-class _Blank(dict):
-    """format_map that leaves unknown placeholders empty instead of failing the job on an operator's subject."""
+def _fill(subject: str, context: dict[str, Any]) -> str:
+    """{name} placeholders from the email context; nothing else in an operator's subject is interpreted (unlike
+    str.format, a stray brace cannot fail the job or reach into objects)."""
 
-    def __missing__(self, key: str) -> str:
-        return ""
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        return match.group(0) if name not in context else "" if context[name] is None else str(context[name])
+
+    return re.sub(r"\{(\w+)\}", value, subject)

@@ -7,7 +7,7 @@ period) and no longer due, and the schema allows one invoice per (subscription, 
 
 Most renewals take the bulk path (bulk_renewals.py: a few statements per batch of a thousand). Anything unusual
 (credit to spend, a card on file, an invoice already there) takes the per-row path through the same services
-the rest of the application uses; both write the same rows (tests/billing/test_renewals.py compares them).
+the rest of the application uses; both write the same rows (tests/billing/test_renewal_paths.py compares them).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
+from app.billing.bulk_renewals import renew_in_bulk
 from app.billing.card_on_file import CARD_RAIL_UNAVAILABLE, charge_card_on_file, has_card_on_file
 from app.billing.credit import apply_credit
 from app.billing.models import Interval, Invoice, InvoiceStatus, Plan, Subscription, SubscriptionStatus
@@ -118,8 +119,6 @@ class Renewal:
 def _renew_batch(rows: list[DueRenewal], now: datetime, actor: str, per_row: bool) -> Tally[str]:
     """Numbers follow subscription ids whichever path a row takes: runs of plain rows go in bulk between the
     rows that need the per-row path."""
-    from app.billing.bulk_renewals import renew_in_bulk
-
     tally: Tally[str] = Tally()
     invoiced = _already_invoiced(rows)
     plain: list[DueRenewal] = []

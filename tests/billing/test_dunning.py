@@ -151,7 +151,12 @@ def test_the_schedule_is_read_from_the_settings_on_every_run(db):
     set_setting(
         "dunning.schedule",
         [
-            {"day": 2, "action": "retry", "email": "dunning_final_warning", "subject": "Last call, {customer_name}"},
+            {
+                "day": 2,
+                "action": "retry",
+                "email": "dunning_final_warning",
+                "subject": "Last call, {customer_name} {unknown} {",
+            },
             {"day": 4, "action": "downgrade", "email": None},
         ],
         actor="test",
@@ -161,7 +166,7 @@ def test_the_schedule_is_read_from_the_settings_on_every_run(db):
     run_dunning(nine_am(4))
     assert [t for t, _ in dunning_emails(db)] == ["dunning_retry", "dunning_final_warning"]
     last = db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
-    assert last.payload["subject"] == f"Last call, {sub.customer.name}"
+    assert last.payload["subject"] == f"Last call, {sub.customer.name} {{unknown}} {{"  # only known names filled
     db.session.refresh(sub)
     assert sub.status == SubscriptionStatus.CANCELED  # a silent downgrade on day 4
 
