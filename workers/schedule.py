@@ -98,12 +98,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         "dunning",
         "workers.jobs.dunning",
         cron="0 9 * * *",
+        timeout=1800,  # per-row: ~100 subscriptions or invoices a second on a busy 2-core machine
         description="Retry failed payments and warn, then downgrade.",
     ),
     ScheduledJob(
         "invoice_auto_send",
         "workers.jobs.invoice_auto_send",
         cron="0 10 * * *",
+        timeout=1800,  # per-row: ~100 subscriptions or invoices a second on a busy 2-core machine
         description="Send open invoices with a pay link, and overdue reminders.",
     ),
     ScheduledJob(

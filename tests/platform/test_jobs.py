@@ -89,7 +89,7 @@ def test_run_now_from_the_automation_screen_runs_on_the_worker(operator_client, 
     assert response.status_code == 200 and "queued" in response.get_data(as_text=True)
     assert run_worker().returncode == 0
     runs = operator_client.get("/automation/runs").get_data(as_text=True)
-    assert "trial_cleanup" in runs and "not built yet" in runs
+    assert "trial_cleanup" in runs and "succeeded" in runs and "trials_ended: 0" in runs
 
 
 def test_a_failing_job_is_recorded_with_its_error_and_still_raises(app, db):
