@@ -186,3 +186,22 @@ def test_months_of_renewals_reminders_and_dunning_on_a_controlled_clock(db):
     # Dave: the trial ended while cleanup was down; the next run moved him to the free plan, one email.
     assert [(t, day) for t, day, _ in emails_by_date(db, dave)] == [("trial_ended", date(2027, 2, 21))]
     assert entitlement_for(dave, datetime(2027, 3, 1, tzinfo=UTC))["plan"] == "free"
+
+    # Every email the jobs queued renders with the templates' strict context (a missing key would make it dead).
+    from app.notifications.models import OutboxKind
+    from app.notifications.rendering import render_email
+
+    emails = db.session.scalars(select(OutboxMessage).where(OutboxMessage.kind == OutboxKind.EMAIL)).all()
+    assert {m.payload["template"] for m in emails} >= {
+        "invoice",
+        "payment_reminder",
+        "trial_ended",
+        "receipt",
+        "dunning_retry",
+        "dunning_update_card",
+        "dunning_final_warning",
+        "dunning_downgraded",
+    }
+    for message in emails:
+        rendered = render_email(message)
+        assert rendered.text.strip(), message.payload["template"]
