@@ -7,6 +7,9 @@ from tests.factories import make_user
 
 # Routes anyone may reach: signing in, the customer's own account, static files.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_totp", "auth.logout", "auth.account", "auth.two_factor"}
+# Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
+# status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
+PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
 
 
 def _admin_routes(app):
