@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.ops.components import COMPONENTS
@@ -20,14 +21,14 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-OPEN_STATUSES = [(s.value, s.value.title()) for s in IncidentStatus if s != IncidentStatus.RESOLVED]
+OPEN_STATUSES = [SelectChoice(s.value, s.value.title()) for s in IncidentStatus if s != IncidentStatus.RESOLVED]
 
 
 class IncidentForm(FlaskForm):
     title = StringField("Title", filters=[_strip], validators=[DataRequired(), Length(max=200)])
-    impact = SelectField("Impact", choices=[(i.value, i.value.title()) for i in IncidentImpact])
+    impact = SelectField("Impact", choices=[SelectChoice(i.value, i.value.title()) for i in IncidentImpact])
     status = SelectField("Status", choices=OPEN_STATUSES)
-    components = MultiCheckboxField("Affected components", choices=[(c.key, c.name) for c in COMPONENTS])
+    components = MultiCheckboxField("Affected components", choices=[SelectChoice(c.key, c.name) for c in COMPONENTS])
     public = BooleanField("Show on the public status page", default=True)
     message = TextAreaField(
         "First update (customers read this)", filters=[_strip], validators=[DataRequired(), Length(max=5000)]
@@ -35,7 +36,7 @@ class IncidentForm(FlaskForm):
 
 
 class IncidentUpdateForm(FlaskForm):
-    status = SelectField("Status", choices=[(s.value, s.value.title()) for s in IncidentStatus])
+    status = SelectField("Status", choices=[SelectChoice(s.value, s.value.title()) for s in IncidentStatus])
     message = TextAreaField("Update", filters=[_strip], validators=[DataRequired(), Length(max=5000)])
 
 
@@ -52,23 +53,23 @@ class AlertSettingsForm(FlaskForm):
     alert_email_enabled = BooleanField("Send alerts by email (to the operator alert address)")
     alert_slack_enabled = BooleanField("Send alerts to Slack (SLACK_WEBHOOK_URL)")
     response_time_threshold_ms = IntegerField(
-        "Slow response threshold (ms)", validators=[DataRequired(), NumberRange(min=50, max=60000)]
+        "Slow response threshold (ms)", validators=[InputRequired(), NumberRange(min=50, max=60000)]
     )
     flap_threshold = IntegerField(
-        "Consecutive results before opening or resolving an incident", validators=[DataRequired(), NumberRange(1, 20)]
+        "Consecutive results before opening or resolving an incident", validators=[InputRequired(), NumberRange(1, 20)]
     )
     job_failure_alert_threshold = IntegerField(
-        "Failed runs in a row before a job alert", validators=[DataRequired(), NumberRange(1, 50)]
+        "Failed runs in a row before a job alert", validators=[InputRequired(), NumberRange(1, 50)]
     )
     alert_rate_limit_per_hour = IntegerField(
-        "Alerts per hour at most", validators=[DataRequired(), NumberRange(1, 500)]
+        "Alerts per hour at most", validators=[InputRequired(), NumberRange(1, 500)]
     )
     queue_backlog_threshold = IntegerField(
-        "Queue backlog that counts as degraded", validators=[DataRequired(), NumberRange(1, 1_000_000)]
+        "Queue backlog that counts as degraded", validators=[InputRequired(), NumberRange(1, 1_000_000)]
     )
-    disk_free_min_percent = IntegerField("Minimum free disk (%)", validators=[DataRequired(), NumberRange(1, 90)])
+    disk_free_min_percent = IntegerField("Minimum free disk (%)", validators=[InputRequired(), NumberRange(1, 90)])
     backup_max_age_hours = IntegerField(
-        "Oldest acceptable backup (hours)", validators=[DataRequired(), NumberRange(1, 24 * 14)]
+        "Oldest acceptable backup (hours)", validators=[InputRequired(), NumberRange(1, 24 * 14)]
     )
 
     #: form field -> setting key

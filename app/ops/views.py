@@ -138,6 +138,8 @@ def incident_detail(incident_id: int):
             except incidents.IncidentError as exc:
                 db.session.rollback()
                 getattr(form, exc.field).errors = [str(exc)]
+                if not incident.is_open:  # the form is not shown for a resolved incident: say it at the top
+                    flash(str(exc), "error")
         status_code = 400
         incident = incidents.get_incident(incident_id)
     return render_template("ops/incident.html", incident=incident, form=form), status_code
