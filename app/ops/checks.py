@@ -197,6 +197,16 @@ def check_workers(redis_url: str, backlog_threshold: int) -> CheckOutcome:
         if overview.oldest_wait_seconds is not None:
             detail += f", oldest waiting {int(overview.oldest_wait_seconds)} s"
         if not alive:
+            from rq import get_current_job
+
+            if get_current_job() is not None:
+                # rq workers register once, at start: after Redis restarts without its data they run jobs
+                # unseen. This check itself runs on one, so jobs do run.
+                return (
+                    CheckStatus.DEGRADED,
+                    "no worker registered, but this check runs on one: restart the "
+                    "workers so they register again (did Redis lose its data?)",
+                )
             return CheckStatus.DOWN, "no live worker (no heartbeat); " + detail
         if backlog > backlog_threshold:
             return CheckStatus.DEGRADED, f"backlog over {backlog_threshold}: " + detail

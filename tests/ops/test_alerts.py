@@ -16,6 +16,7 @@ from tests.conftest import csrf_from
 
 
 def _count(db, model) -> int:
+    db.session.rollback()  # a fresh snapshot: SQLite's open read transaction would not see the requests' commits
     return db.session.scalar(select(func.count()).select_from(model))
 
 
@@ -135,7 +136,7 @@ def test_alert_settings_are_saved_and_bad_values_are_refused_by_field(operator_c
     assert get_setting("ops.response_time_threshold_ms") == 500  # nothing saved
     good = operator_client.post("/ops/alerts", data=form)
     assert good.status_code == 302
-    db.session.expire_all()
+    db.session.rollback()
     assert get_setting("ops.response_time_threshold_ms") == 800 and get_setting("ops.flap_threshold") == 3
     assert get_setting("ops.alert_slack_enabled") is False  # unticked
     actions = db.session.scalars(select(AuditEntry.object_id).where(AuditEntry.action == "settings.changed")).all()

@@ -10,6 +10,7 @@ from tests.conftest import csrf_from
 
 
 def _count(db, model) -> int:
+    db.session.rollback()  # a fresh snapshot: SQLite's open read transaction would not see the requests' commits
     return db.session.scalar(select(func.count()).select_from(model))
 
 
@@ -91,7 +92,7 @@ def test_an_incident_is_opened_updated_and_resolved_from_the_dashboard_with_one_
         data={"csrf_token": csrf_from(detail), "status": "resolved", "message": "All payments confirmed."},
     )
     assert resolved.status_code == 302
-    db.session.expire_all()
+    db.session.rollback()
     incident = db.session.get(Incident, incident.id)
     assert incident.status == IncidentStatus.RESOLVED and incident.resolved_at is not None
     assert [u.message for u in incident.updates] == [
