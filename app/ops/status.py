@@ -36,6 +36,8 @@ HISTORY_DAYS = 90
 STALE_AFTER = timedelta(minutes=6)
 #: a day is "major" on the strip when this share of its runs were down (about 14 minutes)
 MAJOR_DAY_SHARE = Decimal("0.01")
+#: a day with any down run is "minor"; slow runs make it minor only past this share (a few slow minutes do not)
+SLOW_DAY_SHARE = Decimal("0.05")
 PAST_INCIDENTS = 20
 STATE_LABELS = {
     "ok": "Operational",
@@ -60,7 +62,7 @@ def _day_state(ok: int, degraded: int, down: int) -> str:
         return "none"
     if down and Decimal(down) / Decimal(total) >= MAJOR_DAY_SHARE:
         return "major"
-    if down or degraded:
+    if down or Decimal(degraded) / Decimal(total) >= SLOW_DAY_SHARE:
         return "minor"
     return "ok"
 

@@ -9,11 +9,13 @@ from app.audit.service import current_actor
 from app.auth.guards import admin_required
 from app.extensions import db, htmx
 from app.ops import alerts, incidents
+from app.ops.components import BY_KEY
 from app.ops.config import external_endpoints, public_url, slack_webhook_url
 from app.ops.forms import ActionForm, AlertSettingsForm, IncidentForm, IncidentUpdateForm, NoteForm
 from app.ops.models import CheckResult
 from app.ops.operator_settings import NoteError, post_status_note, save_settings
 from app.ops.status import build_status, forget_cached_status
+from app.ops.watchdog import CHECK_LABELS
 from app.settings.service import get_setting
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
@@ -23,8 +25,9 @@ def _latest_checks() -> tuple[object, list[CheckResult]]:
     latest = db.session.scalar(select(func.max(CheckResult.checked_at)))
     if latest is None:
         return None, []
-    rows = db.session.scalars(select(CheckResult).where(CheckResult.checked_at == latest).order_by(CheckResult.check))
-    return latest, list(rows)
+    rows = db.session.scalars(select(CheckResult).where(CheckResult.checked_at == latest))
+    order = list(CHECK_LABELS)
+    return latest, sorted(rows, key=lambda r: (order.index(r.check) if r.check in order else len(order), r.check))
 
 
 def _overview_page(note_form: NoteForm, status_code: int = 200):  # noqa: ANN202
@@ -142,7 +145,8 @@ def incident_detail(incident_id: int):
                     flash(str(exc), "error")
         status_code = 400
         incident = incidents.get_incident(incident_id)
-    return render_template("ops/incident.html", incident=incident, form=form), status_code
+    names = [BY_KEY[c].name for c in incident.components if c in BY_KEY]
+    return render_template("ops/incident.html", incident=incident, form=form, component_names=names), status_code
 
 
 # --- Alerts -------------------------------------------------------------------------------------------------------

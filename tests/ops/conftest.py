@@ -138,11 +138,15 @@ def tcp_server():
 
 
 @pytest.fixture(autouse=True)
-def _nothing_at_public_url(request, monkeypatch):
-    """Without the `public_url` fixture, PUBLIC_URL points at a closed port (never at whatever runs on :5000)."""
+def _isolated_ops_config(request, monkeypatch, tmp_path):
+    """Without the `public_url` fixture, PUBLIC_URL points at a closed port (never at whatever runs on :5000);
+    backups go to this test's own folder, not instance/backups."""
     if "app" not in request.fixturenames:
         return
     app = request.getfixturevalue("app")
     closed = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setitem(app.config, "PUBLIC_URL", closed)
     monkeypatch.setenv("PUBLIC_URL", closed)
+    backups = str(tmp_path / "default-backups")
+    monkeypatch.setitem(app.config, "BACKUP_DIR", backups)
+    monkeypatch.setenv("BACKUP_DIR", backups)

@@ -111,10 +111,13 @@ def test_uptime_over_7_30_and_90_days_comes_from_the_stored_runs_rounded_down(cl
     assert api["days"][-61]["state"] == "major" and api["days"][-61]["uptime"] == "86.11"
     assert api["days"][0]["state"] == "none" and api["days"][0]["uptime"] is None
     # One bad run in 43 200 is never shown as 100.00.
-    _day_rows(db, today, "dashboard", {1: (43_199, 0, 1)})
+    _day_rows(db, today, "dashboard", {1: (43_199, 0, 1), 2: (716, 4, 0), 4: (680, 40, 0)})
     forget_cached_status()
     dashboard = next(c for c in client.get("/status.json").get_json()["components"] if c["key"] == "dashboard")
     assert dashboard["uptime"]["7d"] == "99.99" and dashboard["days"][-2]["state"] == "minor"
+    # Slow runs count as up; a few slow minutes leave a day green, a slow hour marks it.
+    assert dashboard["days"][-3] == {"date": (today - timedelta(days=2)).isoformat(), "state": "ok", "uptime": "100.00"}
+    assert dashboard["days"][-5]["state"] == "minor"
 
 
 def test_status_page_shows_components_uptime_incidents_and_the_note_and_is_cacheable(app, client, db, operator):
