@@ -5,6 +5,8 @@ None of them touches the session (no cookie is set), so shared caches may keep t
 
 from __future__ import annotations
 
+import json
+
 from flask import Blueprint, current_app, jsonify, render_template
 
 from app.ops.live import health_report
@@ -34,12 +36,30 @@ def _cacheable(response):  # noqa: ANN001, ANN202
     return response
 
 
+#: the last rendered page and the status it shows: while the status is cached, so is its HTML (one entry)
+_rendered: dict = {}
+
+
+def _rendered_once(kind: str, status: dict, render) -> str:  # noqa: ANN001
+    key = (kind, status["generated_at"], status.get("stale"))
+    body = _rendered.get(key)
+    if body is None:
+        body = render()
+        for old in [k for k in list(_rendered) if k[0] == kind]:
+            _rendered.pop(old, None)
+        _rendered[key] = body
+    return body
+
+
 @bp.route("/status")
 def status_page():
     status = current_status()
-    return _cacheable(current_app.make_response(render_template("ops/status_page.html", status=status)))
+    page = _rendered_once("html", status, lambda: render_template("ops/status_page.html", status=status))
+    return _cacheable(current_app.make_response(page))
 
 
 @bp.route("/status.json")
 def status_json():
-    return _cacheable(jsonify(current_status()))
+    status = current_status()
+    body = _rendered_once("json", status, lambda: json.dumps(status, separators=(",", ":")))
+    return _cacheable(current_app.response_class(body, mimetype="application/json"))
