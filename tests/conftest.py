@@ -30,6 +30,8 @@ class IsolatedClient(FlaskClient):
 
 
 _SESSION = f"{os.getpid()}_{secrets.token_hex(3)}"
+#: marks a Redis DB number as taken by one test run (see redis_url)
+_REDIS_CLAIM_KEY = "advancia:test-run"
 
 
 def _pg_admin_url(url: str) -> str:
@@ -75,7 +77,7 @@ def redis_url(tmp_path_factory) -> str:
         url = urlunsplit(parts._replace(path=f"/{db_number}"))
         conn = Redis.from_url(url)
         # An empty DB that we can claim; a claim expires if a run dies without cleaning up.
-        if conn.dbsize() == 0 and conn.set("advancia:test-run", _SESSION, nx=True, ex=3 * 3600):
+        if conn.dbsize() == 0 and conn.set(_REDIS_CLAIM_KEY, _SESSION, nx=True, ex=3 * 3600):
             yield url
             conn.flushdb()
             return
@@ -128,7 +130,18 @@ def _clean_state(request):
             for name in reversed(tables):
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
     context.pop()
-    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    _flush_keeping_claim(app.config["REDIS_URL"])
+
+
+def _flush_keeping_claim(url: str) -> None:
+    """Empty our Redis DB but keep its claim, in one MULTI, so a parallel run never sees it free and takes it."""
+    conn = Redis.from_url(url)
+    claim = conn.get(_REDIS_CLAIM_KEY)
+    pipe = conn.pipeline(transaction=True)
+    pipe.flushdb()
+    if claim is not None:
+        pipe.set(_REDIS_CLAIM_KEY, claim, ex=3 * 3600)
+    pipe.execute()
 
 
 @pytest.fixture
