@@ -24,6 +24,8 @@ from app.ops.models import CheckStatus
 
 HTTP_TIMEOUT = 5.0
 TCP_TIMEOUT = 3.0
+#: the watchdog is not in a hurry: a busy Redis answering in 2 s is slow (degraded), not down
+REDIS_TIMEOUT = 3.0
 #: a scheduler that has not ticked for this long is not running (it ticks every few seconds)
 SCHEDULER_STALE_SECONDS = 60
 
@@ -180,7 +182,7 @@ def check_redis(redis_url: str, slow_ms: int) -> CheckOutcome:
     from app.ops.live import quick_redis
 
     def probe() -> tuple[CheckStatus, str]:
-        quick_redis(redis_url).ping()
+        quick_redis(redis_url, REDIS_TIMEOUT).ping()
         return CheckStatus.OK, "PING answered"
 
     return timed("redis", probe, slow_ms)
@@ -221,7 +223,7 @@ def check_scheduler(redis_url: str) -> CheckOutcome:
     from workers.scheduler import SCHEDULER_TICK_KEY
 
     def probe() -> tuple[CheckStatus, str]:
-        raw = quick_redis(redis_url).get(SCHEDULER_TICK_KEY)
+        raw = quick_redis(redis_url, REDIS_TIMEOUT).get(SCHEDULER_TICK_KEY)
         if raw is None:
             return CheckStatus.DOWN, "the scheduler has not ticked (is `python -m workers.scheduler` running?)"
         age = time.time() - float(raw)
