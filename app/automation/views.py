@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 
+from app.audit.service import record_audit
 from app.auth.guards import admin_required
 from app.automation import service
-from app.extensions import htmx
+from app.extensions import db, htmx
 
 bp = Blueprint("automation", __name__, url_prefix="/automation")
 
@@ -70,6 +71,8 @@ def requeue_failed(job_id: str):
 
     try:
         requeue_failed_job(current_app.config["REDIS_URL"], job_id)
+        record_audit("job.requeued", object_type="rq_job", object_id=job_id)
+        db.session.commit()
         message, category, code = f"Job {job_id} is back on its queue; a worker will run it again.", "success", 200
     except FailedJobNotFound:
         message, category, code = f"Job {job_id} is not in the failed jobs (already retried?).", "error", 404

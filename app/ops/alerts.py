@@ -225,7 +225,10 @@ def _record(
 
 
 def enqueue_slack_delivery() -> bool:
-    """Asks a worker to post due Slack alerts now rather than at the watchdog's next sweep; False if Redis is down."""
+    """Asks a worker to post due Slack alerts now rather than at the watchdog's next sweep; False if Redis is down.
+    Nothing to do (and no job run to record) when Slack is not configured."""
+    if not slack_webhook_url():
+        return True
     try:
         from app.queues import get_queue
 

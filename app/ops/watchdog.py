@@ -56,7 +56,11 @@ class WatchdogReport:
     def summary(self) -> dict:
         down = sorted(name for name, status in self.checks.items() if status == CheckStatus.DOWN)
         degraded = sorted(name for name, status in self.checks.items() if status == CheckStatus.DEGRADED)
-        result: dict = {"checks": len(self.checks), "down": ", ".join(down), "degraded": ", ".join(degraded)}
+        result: dict = {"checks": len(self.checks)}
+        if down:
+            result["down"] = ", ".join(down)
+        if degraded:
+            result["degraded"] = ", ".join(degraded)
         if self.opened:
             result["incidents_opened"] = self.opened
         if self.resolved:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from rq.registry import FailedJobRegistry
+from sqlalchemy import select
 
 from app.db_types import utcnow
 from app.queues import get_queue
@@ -24,6 +25,11 @@ def test_a_failed_job_shows_its_traceback_and_a_retry_runs_it_again(operator_cli
         f"/automation/failed/{job.id}/requeue", headers={"HX-Request": "true", "X-CSRFToken": token}
     )
     assert retried.status_code == 200 and "back on its queue" in retried.get_data(as_text=True)
+    from app.audit.models import AuditEntry
+    from app.extensions import db
+
+    db.session.rollback()
+    assert db.session.scalar(select(AuditEntry.object_id).where(AuditEntry.action == "job.requeued")) == job.id
     assert run_worker().returncode == 0
     assert job.id not in FailedJobRegistry("default", connection=redis)
     job.refresh()
