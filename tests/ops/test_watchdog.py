@@ -288,3 +288,66 @@ def test_old_results_are_pruned_but_daily_uptime_stays(healthy, db):
     assert report.pruned == len(EXPECTED_CHECKS)
     assert db.session.scalar(select(func.count()).select_from(CheckResult)) == len(EXPECTED_CHECKS)
     assert db.session.scalar(select(func.count()).select_from(ComponentDay)) == 6  # 3 components x 2 days
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    """An HTTPS server on loopback with a self-signed certificate for localhost that expires in 10 days."""
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "10",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"https://localhost:{server.server_port}", str(cert)
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_certificate_of_an_https_public_url_is_checked_for_trust_and_expiry(tls_server):
+    from app.ops.checks import probe_tls
+
+    url, cafile = tls_server
+    soon = probe_tls(url, 14, cafile=cafile)
+    assert soon.status == CheckStatus.DEGRADED and "certificate of localhost expires" in soon.detail
+    assert "(9 days)" in soon.detail or "(10 days)" in soon.detail
+    assert probe_tls(url, 5, cafile=cafile).status == CheckStatus.OK
+    untrusted = probe_tls(url, 14)  # the system's CAs do not know our self-signed certificate
+    assert untrusted.status == CheckStatus.DOWN and "certificate not valid" in untrusted.detail
+    assert probe_tls("http://localhost", 14).status == CheckStatus.SKIPPED
