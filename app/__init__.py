@@ -80,6 +80,11 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
+    from app.access.views import bp as access_bp
+    from app.api.views import bp as api_bp
+
+    app.register_blueprint(access_bp)
+    app.register_blueprint(api_bp)
 
     from app.ops.cli import bp as ops_cli_bp
     from app.ops.public_views import bp as ops_public_bp

@@ -207,3 +207,25 @@ def run_worker(app):
         )
 
     return run
+
+
+@pytest.fixture
+def webhook_receiver(db):
+    """A loopback HTTP receiver registered as a webhook endpoint for every event; checks signatures."""
+    from tests.factories import make_webhook_endpoint
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    url = receiver.start()
+    receiver.endpoint = make_webhook_endpoint(url=url)
+    receiver.secret = receiver.endpoint.secret
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def api_token(db) -> str:
+    """A live API token (the token itself); its row is make_api_token's."""
+    from tests.factories import make_api_token
+
+    return make_api_token()[1]

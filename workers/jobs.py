@@ -76,6 +76,15 @@ def accounting_sync() -> dict[str, Any]:
     return _recorded("accounting_sync", _not_built_yet("the accounting sync capability"))
 
 
+def webhook_delivery() -> dict[str, Any]:
+    def body() -> dict[str, Any]:
+        from app.access.delivery import deliver_due_webhooks
+
+        return deliver_due_webhooks()
+
+    return _recorded("webhook_delivery", body)
+
+
 def alert_delivery() -> dict[str, Any]:
     """Not scheduled: enqueued when an alert is raised, so Slack hears at once; the watchdog also sweeps."""
     from app.ops.alerts import deliver_slack_due
