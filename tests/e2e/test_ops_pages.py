@@ -75,6 +75,7 @@ def test_the_operator_works_the_status_screens(live_server, history, page, opera
     page.fill("input[name=title]", "Card payments slow")
     page.select_option("select[name=impact]", "minor")
     page.check("input[value=payments_card]")
+    screenshot(page, "ops-incidents-form")
     page.fill("textarea[name=message]", "Stripe answers slowly; payments still go through.")
     page.click("text=Open incident")
     page.wait_for_url("**/ops/incidents/*")
