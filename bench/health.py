@@ -214,6 +214,7 @@ def main() -> None:
             server.stop()
     finally:
         redis.stop()
+        shutil.rmtree(redis.data_dir, ignore_errors=True)
         drop_database()
         shutil.rmtree(workdir, ignore_errors=True)
 

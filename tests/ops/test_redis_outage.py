@@ -8,6 +8,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -141,6 +142,7 @@ def stack(app, db, tmp_path):
         for process in processes:
             process.stop()
         redis.stop()
+        shutil.rmtree(redis.data_dir, ignore_errors=True)
 
 
 def _answers(url: str) -> bool:
