@@ -39,7 +39,6 @@ PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
         "Payment proofs",
     ),
     "reports": ("Reports", "MRR, ARR, churn, LTV and cohort charts; the daily revenue report.", "SaaS metrics"),
-    "status": ("Status & incidents", "Health checks, uptime, incidents and the public status page.", "Operations"),
     "settings": (
         "Settings",
         "Business details, payment rails, email, dunning schedule, API tokens and outbound webhooks.",

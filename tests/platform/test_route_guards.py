@@ -29,6 +29,10 @@ PUBLIC_ENDPOINTS |= {
 # drafts stay hidden; rate-limited): tests/billing/test_document_downloads.py.
 PUBLIC_ENDPOINTS |= {"documents.customer_invoice_pdf", "documents.customer_receipt_pdf"}
 
+# Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
+# status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
+PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
+
 
 def _admin_routes(app):
     for rule in app.url_map.iter_rules():
