@@ -54,6 +54,7 @@ def _import_models() -> None:
     from app.customers import models as _customers  # noqa: F401
     from app.ledger import models as _ledger  # noqa: F401
     from app.notifications import models as _notifications  # noqa: F401
+    from app.ops import models as _ops  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
 
@@ -79,3 +80,22 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
+    from app.access.views import bp as access_bp
+    from app.api.views import bp as api_bp
+
+    app.register_blueprint(access_bp)
+    app.register_blueprint(api_bp)
+
+    from app.billing.document_views import bp as documents_bp
+    from app.notifications.views import bp as outbox_bp
+
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(outbox_bp)
+
+    from app.ops.cli import bp as ops_cli_bp
+    from app.ops.public_views import bp as ops_public_bp
+    from app.ops.views import bp as ops_bp
+
+    app.register_blueprint(ops_public_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(ops_cli_bp)

@@ -47,27 +47,29 @@ class LineInput:
 
 def next_number(name: str = "invoice") -> int:
     """Gap-free: the counter row is locked by the UPDATE until the caller's transaction ends."""
-    value = _advance(name)
+    return reserve_numbers(1, name).start
+
+
+def reserve_numbers(count: int, name: str = "invoice") -> range:
+    """`count` consecutive numbers in one UPDATE ... RETURNING (bulk renewals); gap-free as next_number is."""
+    # No Counter objects are loaded in sessions, so the ORM need not search its identity map for them (that search
+    # grows with the session and dominated long batch runs such as the demo seed).
+    advance = (
+        update(Counter)
+        .where(Counter.name == name)
+        .values(value=Counter.value + count)
+        .returning(Counter.value)
+        .execution_options(synchronize_session=False)
+    )
+    value = db.session.scalar(advance)
     if value is None:
         try:
             with db.session.begin_nested():
                 db.session.execute(insert(Counter).values(name=name, value=0))
         except IntegrityError:
             pass  # another transaction created it first
-        value = _advance(name)
-    return int(value)
-
-
-def _advance(name: str) -> int | None:
-    # No Counter objects are loaded in sessions, so the ORM need not search its identity map for them (that search
-    # grows with the session and dominated long batch runs such as the demo seed).
-    return db.session.scalar(
-        update(Counter)
-        .where(Counter.name == name)
-        .values(value=Counter.value + 1)
-        .returning(Counter.value)
-        .execution_options(synchronize_session=False)
-    )
+        value = db.session.scalar(advance)
+    return range(int(value) - count + 1, int(value) + 1)
 
 
 def new_reference_code() -> str:

@@ -139,17 +139,22 @@ def _cash_lines(payment: Payment) -> list[Line]:
     ]
 
 
-def _apply(invoice: Invoice, payment: Payment, actor: str) -> SettlementOutcome:
+def _apply(invoice: Invoice, payment: Payment, actor: str, *, released_from_review: bool = False) -> SettlementOutcome:
+    """Applies the payment to the open invoice. The money comes from the rail's cash account, or, for a payment the
+    operator released from review, from suspense where it was held."""
     customer = db.session.get(Customer, invoice.customer_id)
     applied = min(payment.amount_minor, invoice.amount_remaining_minor)
     surplus = payment.amount_minor - applied
     payment.applied_minor = applied
+    payment.status = PaymentStatus.SETTLED
+    payment.invoice_id = invoice.id
+    funding = [Line(Account.SUSPENSE, payment.amount_minor)] if released_from_review else _cash_lines(payment)
     post(
         "payment.settled",
         f"payment.settled:{payment.id}",
         invoice.currency,
         [
-            *_cash_lines(payment),
+            *funding,
             Line(Account.RECEIVABLE, -applied, customer.id),
             Line(Account.CUSTOMER_CREDIT, -surplus, customer.id),
         ],

@@ -39,12 +39,17 @@ PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
         "Payment proofs",
     ),
     "reports": ("Reports", "MRR, ARR, churn, LTV and cohort charts; the daily revenue report.", "SaaS metrics"),
-    "status": ("Status & incidents", "Health checks, uptime, incidents and the public status page.", "Operations"),
     "settings": (
         "Settings",
         "Business details, payment rails, email, dunning schedule, API tokens and outbound webhooks.",
         "Billing core",
     ),
+}
+
+
+#: screens of a planned area that are already built, linked from its page: area -> [(label, endpoint)]
+AVAILABLE_NOW: dict[str, list[tuple[str, str]]] = {
+    "settings": [("API tokens", "access.api_tokens"), ("Webhooks", "access.webhooks")],
 }
 
 
@@ -54,4 +59,11 @@ def planned_area(area: str):
     if area not in PLANNED_AREAS:
         abort(404)
     title, purpose, capability = PLANNED_AREAS[area]
-    return render_template("shell/planned.html", area=area, title=title, purpose=purpose, capability=capability)
+    return render_template(
+        "shell/planned.html",
+        area=area,
+        title=title,
+        purpose=purpose,
+        capability=capability,
+        available=AVAILABLE_NOW.get(area, []),
+    )
