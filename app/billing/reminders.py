@@ -55,21 +55,26 @@ def send_new_invoices(now: datetime, *, batch_size: int = 200, actor: str = ACTO
     while invoices := _open_batch(query, batch_size, after_id):
         after_id = invoices[-1].id
         for invoice in invoices:
-            customer = invoice.customer
-            queue_email(
-                to=customer.email,
-                subject=f"Invoice {invoice.number} from {get_setting('business.name')}",
-                template="invoice",
-                context=invoice_context(invoice, customer),
-                dedupe_key=f"invoice:sent:{invoice.id}",
-                customer_id=customer.id,
-                attachments=[{"kind": "invoice_pdf", "invoice_id": invoice.id}],
-            )
-            invoice.sent_at = now
-            record_audit("invoice.sent", invoice, actor=actor, to=customer.email)
+            send_invoice(invoice, now, actor=actor)
         sent += len(invoices)
         db.session.commit()
     return {"invoices_sent": sent}
+
+
+def send_invoice(invoice: Invoice, now: datetime, *, actor: str = ACTOR) -> None:
+    """One open invoice goes out with its pay link, in the caller's transaction."""
+    customer = invoice.customer
+    queue_email(
+        to=customer.email,
+        subject=f"Invoice {invoice.number} from {get_setting('business.name')}",
+        template="invoice",
+        context=invoice_context(invoice, customer),
+        dedupe_key=f"invoice:sent:{invoice.id}",
+        customer_id=customer.id,
+        attachments=[{"kind": "invoice_pdf", "invoice_id": invoice.id}],
+    )
+    invoice.sent_at = now
+    record_audit("invoice.sent", invoice, actor=actor, to=customer.email)
 
 
 def reminder_days() -> list[int]:
@@ -107,20 +112,25 @@ def send_payment_reminders(now: datetime, *, batch_size: int = 200, actor: str =
             day = reminder_due(days, calendar_days(invoice.due_at, now), invoice.reminder_days_sent)
             if day is None:
                 continue
-            customer = invoice.customer
-            queue_email(
-                to=customer.email,
-                subject=f"Reminder: invoice {invoice.number} is {day} days overdue",
-                template="payment_reminder",
-                context=invoice_context(invoice, customer, days_overdue=day),
-                dedupe_key=f"invoice:reminder:{invoice.id}:{day}",
-                customer_id=customer.id,
-            )
-            invoice.reminder_days_sent = day
-            record_audit("invoice.reminder_sent", invoice, actor=actor, days_overdue=day)
+            send_reminder(invoice, day, actor=actor)
             sent += 1
         db.session.commit()
     return {"reminders_sent": sent}
+
+
+def send_reminder(invoice: Invoice, day: int, *, actor: str = ACTOR) -> None:
+    """The reminder for `day` days overdue, in the caller's transaction."""
+    customer = invoice.customer
+    queue_email(
+        to=customer.email,
+        subject=f"Reminder: invoice {invoice.number} is {day} days overdue",
+        template="payment_reminder",
+        context=invoice_context(invoice, customer, days_overdue=day),
+        dedupe_key=f"invoice:reminder:{invoice.id}:{day}",
+        customer_id=customer.id,
+    )
+    invoice.reminder_days_sent = day
+    record_audit("invoice.reminder_sent", invoice, actor=actor, days_overdue=day)
 
 
 def expire_stale_invoices(now: datetime, *, batch_size: int = 200, actor: str = ACTOR) -> dict[str, int]:
@@ -130,11 +140,18 @@ def expire_stale_invoices(now: datetime, *, batch_size: int = 200, actor: str = 
     query = select(Invoice).where(Invoice.expires_at <= now)
     while invoices := _open_batch(query, batch_size, 0):  # expiring takes them out of the query
         for invoice in invoices:
-            expire_invoice(invoice, actor=actor, now=now)
-            sub = invoice.subscription
-            if sub is not None and sub.status == SubscriptionStatus.INCOMPLETE:
-                cancel_subscription(sub, actor=actor, reason="first_invoice_expired", now=now)
-                canceled += 1
+            canceled += expire_stale_invoice(invoice, now, actor=actor)
         expired += len(invoices)
         db.session.commit()
     return {"invoices_expired": expired, "subscriptions_canceled": canceled}
+
+
+def expire_stale_invoice(invoice: Invoice, now: datetime, *, actor: str = ACTOR) -> bool:
+    """Expires one invoice past its expiry, in the caller's transaction; True when that canceled a subscription
+    that never started."""
+    expire_invoice(invoice, actor=actor, now=now)
+    sub = invoice.subscription
+    if sub is not None and sub.status == SubscriptionStatus.INCOMPLETE:
+        cancel_subscription(sub, actor=actor, reason="first_invoice_expired", now=now)
+        return True
+    return False

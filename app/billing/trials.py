@@ -23,25 +23,31 @@ def end_expired_trials(now: datetime, *, batch_size: int = 200, actor: str = ACT
     downgraded = voided = 0
     while subs := _expired_batch(now, batch_size):
         for sub in subs:
-            trial_plan = sub.plan.name
-            free_sub, count = downgrade_unpaid(sub, actor=actor, reason="trial_ended", now=now)
-            voided += count
-            queue_email(
-                to=sub.customer.email,
-                subject=f"Your {trial_plan} trial has ended",
-                template="trial_ended",
-                context={
-                    "customer_name": sub.customer.name or sub.customer.email,
-                    "plan_name": trial_plan,
-                    "free_plan_name": free_sub.plan.name,
-                    "trial_ended_at": sub.trial_end.isoformat(),
-                },
-                dedupe_key=f"trial_ended:{sub.id}",
-                customer_id=sub.customer_id,
-            )
+            voided += end_trial(sub, now, actor=actor)[1]
         downgraded += len(subs)
         db.session.commit()
     return {"trials_ended": downgraded, "invoices_voided": voided}
+
+
+def end_trial(sub: Subscription, now: datetime, *, actor: str = ACTOR) -> tuple[Subscription, int]:
+    """One trial that ended unpaid moves to the free plan, with its email, in the caller's transaction; returns
+    the free subscription and the number of invoices voided."""
+    trial_plan = sub.plan.name
+    free_sub, voided = downgrade_unpaid(sub, actor=actor, reason="trial_ended", now=now)
+    queue_email(
+        to=sub.customer.email,
+        subject=f"Your {trial_plan} trial has ended",
+        template="trial_ended",
+        context={
+            "customer_name": sub.customer.name or sub.customer.email,
+            "plan_name": trial_plan,
+            "free_plan_name": free_sub.plan.name,
+            "trial_ended_at": sub.trial_end.isoformat(),
+        },
+        dedupe_key=f"trial_ended:{sub.id}",
+        customer_id=sub.customer_id,
+    )
+    return free_sub, voided
 
 
 def _expired_batch(now: datetime, batch_size: int) -> list[Subscription]:

@@ -1,103 +1,101 @@
-"""Getting paid in the demo history: card charges and declines, transfers that arrive late or never, dunning,
-expiry, and what happens after the money is in (refunds, disputes)."""
+"""Getting paid in the demo history: card charges and declines, transfers that arrive on time, late or never,
+the invoice emails, reminders and expiry of the 10:00 job, dunning at 09:00, and what happens after the money is
+in (refunds, disputes). The jobs' own per-item services do the work; the seed decides only what customers do."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from app.billing.invoices import expire_invoice, void_invoice
+from app.billing.dunning import parse_schedule, take_step
+from app.billing.invoices import LineInput, create_invoice
 from app.billing.models import Invoice, InvoiceStatus, SubscriptionStatus
-from app.billing.subscriptions import cancel_subscription, downgrade_to_free, mark_past_due
+from app.billing.reminders import expire_stale_invoice, reminder_days, send_invoice, send_reminder
+from app.billing.subscriptions import cancel_subscription, mark_past_due
 from app.demo.rails import ACTOR, COIN_OF, is_instant
 from app.demo.state import Business, Member
+from app.demo.timeline import daily_run, daily_run_days_after
 from app.payments.disputes import flag_dispute
 from app.payments.models import Payment, PaymentStatus, Rail
 from app.payments.refunds import record_refund
 from app.payments.settlement import SettlementOutcome
 from app.settings.service import get_setting
 
-#: chance the first charge of an invoice is declined, by why the invoice exists
-DECLINE_RATE = {"first": 0.03, "switch": 0.02, "conversion": 0.05, "renewal": 0.05}
+#: chance a charge is declined, by why the invoice exists
+DECLINE_RATE = {"first": 0.03, "switch": 0.02, "conversion": 0.05, "renewal": 0.05, "retry": 0.4}
 #: chance a dunning retry of a declined card goes through
 RETRY_SUCCESS = 0.4
-#: late payments on expired invoices are held for the operator; older ones would have been dealt with by now,
-#: which this build cannot record yet, so only the recent weeks of the history have them
+#: late money held for review would have been dealt with by the operator long ago; the seed cannot say how, so
+#: only the recent weeks of the history have any
 REVIEW_WINDOW = timedelta(days=45)
-CHURN_REASONS = ("too_expensive", "missing_feature", "switched_competitor", "no_longer_needed")
 
 
 def collect(biz: Business, member: Member, invoice: Invoice, kind: str) -> None:
-    """Sets the invoice on its way to being paid (or not) according to the customer's rail and habits."""
-    biz.timeline.at(invoice.expires_at, expire, biz, member, invoice)
-    if kind in ("first", "switch"):
-        biz.timeline.at(biz.clock.now + timedelta(days=14), abandon, biz, member, member.generation)
-    elif kind == "conversion":
-        biz.timeline.at(biz.clock.now + timedelta(days=14), trial_lapses, biz, member, member.generation)
+    """Sets a new invoice on its way to being paid (or not) according to the customer's rail and habits."""
     if kind in ("first", "conversion") and biz.rails_to_show:
         member.rail = biz.rails_to_show.pop(0)
     if is_instant(member.rail):
         charge(biz, member, invoice, kind)
-        return
-    now = biz.clock.now
-    if biz.take("overdue_today", kind == "renewal" and biz.end - timedelta(days=35) <= now < invoice.due_at < biz.end):
-        return
-    if biz.take("paid_after_expiry", kind != "conversion" and biz.end - timedelta(days=80) <= now):
-        arrives = invoice.expires_at + timedelta(days=biz.rng.uniform(1, 5))
     else:
-        days = _transfer_delay(biz, kind)
-        if days is None:
-            return
-        arrives = now + timedelta(days=days)
-        if arrives > invoice.expires_at and arrives < biz.end - REVIEW_WINDOW:
-            return  # an old late payment would already have been resolved; this customer simply never paid
+        _expect_transfer(biz, member, invoice, kind)
+    if invoice.status == InvoiceStatus.OPEN:
+        if kind == "renewal":
+            mark_past_due(member.sub, actor=ACTOR, now=biz.clock.now)  # as the renewal job does with what it
+            _schedule_dunning(biz, member, invoice)  # could not collect at once
+        _follow_up(biz, member, invoice)
+
+
+def _expect_transfer(biz: Business, member: Member, invoice: Invoice, kind: str) -> None:
+    now, end = biz.clock.now, biz.end
+    # When each kind of invoice must be issued for its late money to arrive before the end, and how late it is:
+    # after a first invoice expired, or after dunning voided a renewal.
+    window = {
+        "first": (end - timedelta(days=80), end - timedelta(days=50), (46, 50)),
+        "renewal": (end - timedelta(days=40), end - timedelta(days=20), (12, 18)),
+    }
+    earliest, latest, late_days = window.get(kind, (end, end, None))
+    late = biz.take("late_money", earliest <= now <= latest)
+    days = biz.rng.uniform(*late_days) if late else _transfer_delay(biz, kind)
+    if days is None:
+        return
+    arrives = now + timedelta(days=days)
+    if not late and days > 10 and arrives < end - REVIEW_WINDOW:
+        return  # money this late, this long ago, would have been settled with the customer by now
     biz.timeline.at(arrives, transfer_arrives, biz, member, invoice)
 
 
 def _transfer_delay(biz: Business, kind: str) -> float | None:
-    """Days until the money arrives; None for never. Renewals are invoiced 14 days before they are due."""
+    """Days from the invoice to the money arriving; None for never."""
     draw = biz.rng.random()
+    if kind == "conversion":
+        return biz.rng.uniform(0.1, 2) if draw < 0.97 else None
     if kind != "renewal":
-        return biz.rng.uniform(0.1, 6) if draw < 0.97 else None
-    if draw < 0.88:
-        return biz.rng.uniform(0.2, 12.5)
-    if draw < 0.975:
-        return biz.rng.uniform(14.5, 23.5)  # overdue: the subscription falls past due, then is paid in dunning
-    if draw < 0.985:
-        return biz.rng.uniform(46, 75)  # after the invoice expired: held for review
+        return biz.rng.uniform(0.1, 6) if draw < 0.96 else None
+    if draw < 0.82:
+        return biz.rng.uniform(0.2, 6)
+    if draw < 0.967:
+        return biz.rng.uniform(6, 9.3)  # late: dunning has e-mailed, but the money comes before the downgrade
+    if draw < 0.97:
+        return biz.rng.uniform(11, 25)  # after the downgrade voided the invoice: held for review
     return None
 
 
 def charge(biz: Business, member: Member, invoice: Invoice, kind: str) -> None:
+    """The seed stands in for the card rail (app/billing/card_on_file.py charges nothing yet)."""
     if invoice.status != InvoiceStatus.OPEN:
         return
     if kind == "renewal" and biz.take("declined_near_end", biz.clock.now >= biz.end - timedelta(days=8)):
-        member.card_keeps_failing = True
+        member.card_keeps_failing = True  # guaranteed: dunning in progress today
     if not member.card_keeps_failing and biz.rng.random() >= DECLINE_RATE[kind]:
         settle(biz, member, invoice, Rail.CARD)
         return
     biz.cashier.decline(invoice, biz.clock.now)
     biz.tally["card declines"] += 1
-    sub = member.sub
-    if kind in ("renewal", "conversion") and sub is not None and sub.id == invoice.subscription_id:
-        fall_past_due(biz, member, invoice)
-    elif kind in ("first", "switch"):
+    if kind in ("first", "switch") and biz.rng.random() < 0.6:
         retry_at = biz.clock.now + timedelta(days=1, hours=biz.rng.randint(0, 6))
-        biz.timeline.at(retry_at, retry_once, biz, member, invoice)
-
-
-def retry_once(biz: Business, member: Member, invoice: Invoice) -> None:
-    if invoice.status != InvoiceStatus.OPEN:
-        return
-    if biz.rng.random() < 0.6:
-        settle(biz, member, invoice, Rail.CARD)
-    else:
-        biz.cashier.decline(invoice, biz.clock.now)
-        biz.tally["card declines"] += 1
+        biz.timeline.at(retry_at, charge, biz, member, invoice, "retry")
 
 
 def transfer_arrives(biz: Business, member: Member, invoice: Invoice) -> None:
-    if invoice.status not in (InvoiceStatus.OPEN, InvoiceStatus.EXPIRED):
-        return
     extra = 0
     if biz.rng.random() < 0.04 or biz.take("overpayment"):
         # Rounded up, or sent with the wrong figure: the surplus becomes the customer's credit.
@@ -111,10 +109,9 @@ def settle(biz: Business, member: Member, invoice: Invoice, rail: Rail, extra_mi
     if result.outcome == SettlementOutcome.NEEDS_REVIEW:
         biz.tally["held for review"] += 1
         return
-    if extra_minor:
-        biz.tally["overpayments"] += 1
+    biz.tally["overpayments"] += extra_minor > 0
     _after_the_money(biz, member, result.payment)
-    sub = biz.live(member, member.generation)
+    sub = member.sub
     if (
         sub is not None
         and invoice.subscription_id == sub.id
@@ -125,8 +122,11 @@ def settle(biz: Business, member: Member, invoice: Invoice, rail: Rail, extra_mi
 
 
 def _after_the_money(biz: Business, member: Member, payment: Payment) -> None:
-    """A few payments are later refunded (in full or in part) or disputed."""
+    """A few payments are later refunded (in full or in part) or disputed; a few customers are billed a one-off
+    service (the guaranteed one is left unpaid, so an invoice is overdue today)."""
     now, draw = biz.clock.now, biz.rng.random()
+    if biz.take("overdue_today", biz.end - timedelta(days=40) <= now < biz.end - timedelta(days=20)):
+        biz.timeline.at(now + timedelta(days=1), bill_one_off, biz, member, False)
     card = payment.rail == Rail.CARD
     recent = biz.end - timedelta(days=60) <= now < biz.end - timedelta(days=20)
     if card and (draw < 0.002 or biz.take("dispute", recent)):
@@ -137,62 +137,84 @@ def _after_the_money(biz: Business, member: Member, payment: Payment) -> None:
         biz.timeline.at(now + timedelta(days=biz.rng.uniform(3, 15)), refund, biz, member, payment, False)
 
 
-def fall_past_due(biz: Business, member: Member, invoice: Invoice) -> None:
+ONE_OFF = (("Onboarding workshop (half day)", 45000), ("Data migration from a previous tool", 90000))
+
+
+def bill_one_off(biz: Business, member: Member, pays: bool) -> None:
+    """An invoice outside the subscription, paid by transfer on the usual terms (or not at all)."""
+    description, usd_minor = biz.rng.choice(ONE_OFF)
+    currency = member.customer.preferred_currency
+    invoice = create_invoice(
+        member.customer, currency, [LineInput(description, usd_minor)], actor=ACTOR, now=biz.clock.now
+    )
+    biz.tally["one-off invoices"] += 1
+    if pays:
+        rail = member.rail if not is_instant(member.rail) else Rail.BANK_TRANSFER
+        arrives = biz.clock.now + timedelta(days=biz.rng.uniform(3, 24))
+        biz.timeline.at(arrives, settle, biz, member, invoice, rail)
+    _follow_up(biz, member, invoice)
+
+
+def _follow_up(biz: Business, member: Member, invoice: Invoice) -> None:
+    """What the 10:00 job does with an invoice left open: send it, remind about it when overdue, expire it."""
+    biz.timeline.at(daily_run("invoice_auto_send", biz.clock.now), send_if_open, biz, invoice)
+    for day in reminder_days():
+        when = daily_run_days_after("invoice_auto_send", invoice.due_at, day)
+        biz.timeline.at(when, remind_if_overdue, biz, member, invoice, day)
+    biz.timeline.at(daily_run("invoice_auto_send", invoice.expires_at), expire_if_open, biz, member, invoice)
+
+
+def send_if_open(biz: Business, invoice: Invoice) -> None:
+    if invoice.status == InvoiceStatus.OPEN and invoice.sent_at is None:
+        send_invoice(invoice, biz.clock.now, actor=ACTOR)
+
+
+def remind_if_overdue(biz: Business, member: Member, invoice: Invoice, day: int) -> None:
+    # Invoices of a past-due subscription are left to dunning, whose emails already ask for the money.
+    in_dunning = member.sub is not None and member.sub.id == invoice.subscription_id
+    in_dunning = in_dunning and member.sub.status == SubscriptionStatus.PAST_DUE
+    if invoice.status == InvoiceStatus.OPEN and invoice.reminder_days_sent < day and not in_dunning:
+        send_reminder(invoice, day, actor=ACTOR)
+
+
+def expire_if_open(biz: Business, member: Member, invoice: Invoice) -> None:
+    if invoice.status != InvoiceStatus.OPEN:
+        return
+    canceled = expire_stale_invoice(invoice, biz.clock.now, actor=ACTOR)
+    if canceled and member.sub is not None and member.sub.id == invoice.subscription_id:
+        member.replace(None)  # a subscription whose first invoice expired never started
+    biz.tally["invoices expired"] += 1
+
+
+def _schedule_dunning(biz: Business, member: Member, invoice: Invoice) -> None:
     sub = member.sub
-    mark_past_due(sub, actor=ACTOR, now=biz.clock.now)
-    for step in get_setting("dunning.schedule"):
-        biz.timeline.at(
-            sub.past_due_since + timedelta(days=step["day"]),
-            dunning_step,
-            biz,
-            member,
-            member.generation,
-            invoice,
-            step,
-        )
+    for step in parse_schedule(get_setting("dunning.schedule")):
+        when = daily_run_days_after("dunning", sub.past_due_since, step.day)
+        biz.timeline.at(when, dunning_step, biz, member, member.generation, invoice, step)
 
 
-def dunning_step(biz: Business, member: Member, generation: int, invoice: Invoice, step: dict) -> None:
+def dunning_step(biz: Business, member: Member, generation: int, invoice: Invoice, step) -> None:  # noqa: ANN001
     sub = biz.live(member, generation)
-    if sub is None or sub.status != SubscriptionStatus.PAST_DUE:
+    if sub is None or sub.status != SubscriptionStatus.PAST_DUE or sub.dunning_step >= step.day:
         return
-    # The dunning job owns this column; the seed records the steps that job would have taken on these days.
-    sub.dunning_step = step["day"]
-    if step["action"] == "downgrade":
-        member.replace(downgrade_to_free(sub, actor=ACTOR, reason="payment_failed", now=biz.clock.now))
-        biz.tally["downgraded by dunning"] += 1
-        if member.rail == Rail.CARD and invoice.status == InvoiceStatus.OPEN:
-            void_invoice(invoice, actor=ACTOR, reason="dunning ended: downgraded to the free plan")
-        return
-    if member.rail == Rail.CARD and invoice.status == InvoiceStatus.OPEN:
+    if step.action == "retry" and member.rail == Rail.CARD and invoice.status == InvoiceStatus.OPEN:
         if not member.card_keeps_failing and biz.rng.random() < RETRY_SUCCESS:
             settle(biz, member, invoice, Rail.CARD)
-        else:
-            biz.cashier.decline(invoice, biz.clock.now)
-            biz.tally["card declines"] += 1
+            return  # recovered: the subscription is active again and dunning is over
+        biz.cashier.decline(invoice, biz.clock.now)
+        biz.tally["card declines"] += 1
+    take_step(sub, step, biz.clock.now, actor=ACTOR)
+    if sub.status == SubscriptionStatus.ACTIVE:
+        biz.on_new_period(biz, member)  # the retry spent credit that paid the invoice
+    elif step.action == "downgrade":
+        biz.tally["downgraded by dunning"] += 1
+        member.replace(_live_free_subscription(biz, member))
 
 
-def abandon(biz: Business, member: Member, generation: int) -> None:
-    """A first invoice never paid: the incomplete subscription is cancelled (its invoice expires later)."""
-    sub = biz.live(member, generation)
-    if sub is not None and sub.status == SubscriptionStatus.INCOMPLETE:
-        cancel_subscription(sub, actor=ACTOR, reason="never_paid", now=biz.clock.now)
-        member.replace(None)
-        biz.tally["abandoned checkouts"] += 1
+def _live_free_subscription(biz: Business, member: Member):  # noqa: ANN202
+    from app.access.entitlement import current_subscription
 
-
-def trial_lapses(biz: Business, member: Member, generation: int) -> None:
-    """The conversion invoice of a trial was never paid: the customer stays on the free plan."""
-    sub = biz.live(member, generation)
-    if sub is not None and sub.status == SubscriptionStatus.TRIALING:
-        member.replace(downgrade_to_free(sub, actor=ACTOR, reason="trial_ended", now=biz.clock.now))
-        biz.tally["trials ended unpaid"] += 1
-
-
-def expire(biz: Business, member: Member, invoice: Invoice) -> None:
-    if invoice.status == InvoiceStatus.OPEN:
-        expire_invoice(invoice, actor=ACTOR, now=biz.clock.now)
-        biz.tally["invoices expired"] += 1
+    return current_subscription(member.customer)
 
 
 def refund(biz: Business, member: Member, payment: Payment, full: bool) -> None:

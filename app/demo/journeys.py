@@ -4,22 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from app.billing.models import Interval, Plan, SubscriptionStatus
+from app.billing.credit import apply_credit
+from app.billing.models import Interval, InvoiceStatus, Plan, SubscriptionStatus
 from app.billing.periods import next_period, period_end
-from app.billing.subscriptions import (
-    cancel_subscription,
-    downgrade_to_free,
-    invoice_for_period,
-    start_subscription,
-)
+from app.billing.subscriptions import cancel_subscription, invoice_for_period, start_subscription
+from app.billing.trials import end_trial
 from app.customers.service import create_customer
 from app.demo import collecting
 from app.demo.people import make_person
-from app.demo.rails import ACTOR, choose_rail, is_instant
+from app.demo.rails import ACTOR, choose_rail
 from app.demo.state import Business, Change, Member
+from app.demo.timeline import daily_run
 
-#: how far ahead of the period end transfer-paying customers are invoiced (the invoice's due days)
-TRANSFER_LEAD = timedelta(days=14)
 #: monthly chance of cancelling, by tier; yearly plans decide once a year
 MONTHLY_CHURN = {"starter": 0.035, "pro": 0.022, "business": 0.012}
 YEARLY_CHURN = 0.14
@@ -37,7 +33,7 @@ def signup(biz: Business, index: int) -> None:
         person.external_id, person.email, person.name, country=person.country, currency=person.currency, actor=ACTOR
     )
     path = biz.rng.choices(("free", "trial", "paid"), weights=(58, 32, 10))[0]
-    if biz.take("trial_soon", biz.clock.now >= biz.end - timedelta(days=9)):
+    if biz.take("trial_soon", biz.end - timedelta(days=13) <= biz.clock.now < biz.end - timedelta(days=8)):
         path = "trial"
     plan = _first_plan(biz, person.currency, path)
     business = plan is not None and biz.catalog.tier_of(plan) == "business"
@@ -49,6 +45,9 @@ def signup(biz: Business, index: int) -> None:
         _maybe_upgrade_later(biz, member, 0.08)
         return
     start_paid(biz, member, plan, trial_days=None if path == "trial" else 0)
+    if business:
+        # Businesses buy onboarding too, paid by transfer on the usual terms; some of it late.
+        biz.timeline.at(biz.clock.now + timedelta(days=2), collecting.bill_one_off, biz, member, True)
 
 
 def _first_plan(biz: Business, currency: str, path: str) -> Plan | None:
@@ -68,22 +67,31 @@ def start_paid(biz: Business, member: Member, plan: Plan, *, trial_days: int | N
     if sub.status == SubscriptionStatus.TRIALING:
         member.had_trial = True
         biz.tally["trials"] += 1
-        biz.timeline.at(sub.trial_end, trial_ends, biz, member, member.generation)
+        # Converting customers pay for their first period in the last days of the trial; the 03:00 job moves
+        # the others to the free plan once the trial has ended.
+        decides = sub.trial_end - timedelta(days=biz.rng.uniform(0.5, 3))
+        biz.timeline.at(decides, trial_decides, biz, member, member.generation)
+        biz.timeline.at(daily_run("trial_cleanup", sub.trial_end), trial_cleanup, biz, member, member.generation)
     if invoice is not None:
         collecting.collect(biz, member, invoice, kind)
 
 
-def trial_ends(biz: Business, member: Member, generation: int) -> None:
+def trial_decides(biz: Business, member: Member, generation: int) -> None:
     sub = biz.live(member, generation)
     if sub is None or sub.status != SubscriptionStatus.TRIALING:
         return
-    converts = 0.42 if biz.catalog.tier_of(sub.plan) == "starter" else 0.52
-    if biz.rng.random() < converts:
+    if biz.rng.random() < (0.42 if biz.catalog.tier_of(sub.plan) == "starter" else 0.52):
         end = period_end(sub.billing_anchor, sub.plan.interval, 1)
         invoice = invoice_for_period(sub, sub.trial_end, end, actor=ACTOR, now=biz.clock.now)
         collecting.collect(biz, member, invoice, "conversion")
+
+
+def trial_cleanup(biz: Business, member: Member, generation: int) -> None:
+    sub = biz.live(member, generation)
+    if sub is None or sub.status != SubscriptionStatus.TRIALING:
         return
-    member.replace(downgrade_to_free(sub, actor=ACTOR, reason="trial_ended", now=biz.clock.now))
+    free_sub, _ = end_trial(sub, biz.clock.now, actor=ACTOR)
+    member.replace(free_sub)
     biz.tally["trials ended unconverted"] += 1
     _maybe_upgrade_later(biz, member, 0.06)
 
@@ -105,22 +113,19 @@ def upgrade_from_free(biz: Business, member: Member, generation: int) -> None:
 
 
 def new_period(biz: Business, member: Member) -> None:
-    """A paid period began: decide what the customer does during it, and when its renewal is invoiced."""
+    """A paid period began: decide what the customer does during it; the renewal job takes it at its end."""
     sub = member.sub
     end = sub.current_period_end
     if (sub.id, end) in biz.planned:
         return
     biz.planned.add((sub.id, end))
     generation = member.generation
-    lead = timedelta(0) if is_instant(member.rail) else TRANSFER_LEAD
     change = _decide_change(biz, member)
     if change is not None:
-        latest = end - lead - timedelta(days=1)
-        span = max(0.0, (latest - biz.clock.now).total_seconds())
+        span = max(0.0, (end - timedelta(days=1) - biz.clock.now).total_seconds())
         when = biz.clock.now + timedelta(seconds=biz.rng.uniform(0, span))
         biz.timeline.at(when, request_change, biz, member, generation, change)
-    biz.timeline.at(end - lead, issue_renewal, biz, member, generation, end)
-    biz.timeline.at(end, period_ends, biz, member, generation, end)
+    biz.timeline.at(daily_run("subscription_renewals", end), period_ends, biz, member, generation, end)
 
 
 def _decide_change(biz: Business, member: Member) -> Change | None:
@@ -162,36 +167,30 @@ def request_change(biz: Business, member: Member, generation: int, change: Chang
     member.pending = change
 
 
-def issue_renewal(biz: Business, member: Member, generation: int, end) -> None:  # noqa: ANN001
-    sub = biz.live(member, generation)
-    if sub is None or member.pending or sub.status != SubscriptionStatus.ACTIVE or sub.current_period_end != end:
-        return
-    start, new_end = next_period(sub.billing_anchor, sub.plan.interval, end)
-    invoice = invoice_for_period(sub, start, new_end, actor=ACTOR, now=biz.clock.now)
-    member.renewal = invoice
-    collecting.collect(biz, member, invoice, "renewal")
-
-
 def period_ends(biz: Business, member: Member, generation: int, end) -> None:  # noqa: ANN001
+    """The 02:00 renewal job reaches the subscription: it ends as the customer asked, moves to the plan they
+    chose, or is renewed (credit first, then the card; what is still unpaid falls past due)."""
     sub = biz.live(member, generation)
-    if sub is None or sub.status != SubscriptionStatus.ACTIVE:
+    if sub is None or sub.status != SubscriptionStatus.ACTIVE or sub.current_period_end != end:
         return
-    change = member.pending
+    now, change = biz.clock.now, member.pending
     if change is not None:
-        cancel_subscription(
-            sub, actor=ACTOR, reason=change.reason or change.kind, feedback=change.feedback, now=biz.clock.now
-        )
+        cancel_subscription(sub, actor=ACTOR, reason=change.reason or change.kind, feedback=change.feedback, now=now)
         if change.kind != "cancel":
             biz.tally[f"{change.kind}s"] += 1
             start_paid(biz, member, change.plan, trial_days=0, kind="switch")
         elif change.to_free:
             biz.tally["churned to free"] += 1
-            member.replace(start_subscription(member.customer, biz.catalog.free, actor=ACTOR, now=biz.clock.now)[0])
+            member.replace(start_subscription(member.customer, biz.catalog.free, actor=ACTOR, now=now)[0])
             _maybe_upgrade_later(biz, member, 0.03)
         else:
             biz.tally["churned"] += 1
             member.replace(None)
         return
-    renewal = member.renewal
-    if sub.current_period_end <= end and renewal is not None and renewal.subscription_id == sub.id:
-        collecting.fall_past_due(biz, member, renewal)
+    start, new_end = next_period(sub.billing_anchor, sub.plan.interval, end)
+    invoice = invoice_for_period(sub, start, new_end, actor=ACTOR, now=now)
+    if apply_credit(invoice, actor=ACTOR, now=now) and invoice.status == InvoiceStatus.PAID:
+        biz.tally["renewals paid by credit"] += 1
+        new_period(biz, member)
+        return
+    collecting.collect(biz, member, invoice, "renewal")

@@ -59,11 +59,13 @@ def seed_demo_data(options: DemoOptions, progress: Callable[[str], None] | None 
 def _seed_business(
     rng: random.Random, options: DemoOptions, progress: Callable[[str], None] | None
 ) -> dict[str, int | str]:
+    from app.db_types import utcnow
     from app.demo import journeys
     from app.demo.catalog import create_catalog
     from app.demo.clock import HistoryClock, stamping_history
     from app.demo.finishing import close_outbox
     from app.demo.market import Market
+    from app.demo.ops_history import seed_ops_history
     from app.demo.rails import Cashier
     from app.demo.state import Business
     from app.demo.timeline import Timeline
@@ -95,6 +97,8 @@ def _seed_business(
     report: dict[str, int | str] = {"history": f"{start:%Y-%m-%d} to {end:%Y-%m-%d}", "events": events}
     report.update(sorted(biz.tally.items()))
     report.update(close_outbox(rng, end))
+    # Uptime and past incidents for the status page (its own random stream, so the business above is unchanged).
+    report.update(seed_ops_history(random.Random(f"ops:{options.seed}"), utcnow()))
     return report
 
 

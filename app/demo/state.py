@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from app.billing.models import Invoice, Plan, Subscription
+from app.billing.models import Plan, Subscription
 from app.customers.models import Customer
 from app.demo.catalog import Catalog
 from app.demo.clock import HistoryClock
@@ -38,8 +38,6 @@ class Member:
     generation: int = 0
     had_trial: bool = False
     pending: Change | None = None
-    #: the latest renewal invoice, which the period's end checks
-    renewal: Invoice | None = None
     #: their card keeps being declined (a guaranteed dunning case)
     card_keeps_failing: bool = False
 
@@ -51,7 +49,7 @@ class Member:
 
 #: moments every demo shows, whatever its size: each is taken once, the first time the replay can host it
 GUARANTEED = {
-    "paid_after_expiry": 2,  # late money for an expired invoice, held for the operator's review
+    "late_money": 2,  # money for an expired or voided invoice, held for the operator's review
     "overdue_today": 2,  # transfers that have not come: invoices overdue today
     "declined_near_end": 2,  # cards declined in the last days, so dunning is in progress today
     "dispute": 2,
