@@ -60,7 +60,7 @@ def _expect_transfer(biz: Business, member: Member, invoice: Invoice, kind: str)
     arrives = now + timedelta(days=days)
     if not late and days > 10 and arrives < end - REVIEW_WINDOW:
         return  # money this late, this long ago, would have been settled with the customer by now
-    biz.timeline.at(arrives, transfer_arrives, biz, member, invoice)
+    biz.timeline.at(arrives, transfer_arrives, biz, member, invoice, late)
 
 
 def _transfer_delay(biz: Business, kind: str) -> float | None:
@@ -95,7 +95,9 @@ def charge(biz: Business, member: Member, invoice: Invoice, kind: str) -> None:
         biz.timeline.at(retry_at, charge, biz, member, invoice, "retry")
 
 
-def transfer_arrives(biz: Business, member: Member, invoice: Invoice) -> None:
+def transfer_arrives(biz: Business, member: Member, invoice: Invoice, late: bool = False) -> None:
+    if invoice.status != InvoiceStatus.OPEN and not late and biz.clock.now < biz.end - REVIEW_WINDOW:
+        return  # too late for its invoice, too long ago: the operator would have sorted it out with the customer
     extra = 0
     if biz.rng.random() < 0.04 or biz.take("overpayment"):
         # Rounded up, or sent with the wrong figure: the surplus becomes the customer's credit.
