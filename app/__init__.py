@@ -79,3 +79,13 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
+
+    from app.billing.plan_views import bp as plans_bp
+    from app.billing.views import bp as billing_bp
+    from app.checkout.views import bp as checkout_bp
+    from app.customers.views import bp as customers_bp
+    from app.payments.views import bp as payments_bp
+    from app.settings.views import bp as settings_bp
+
+    for bp in (customers_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
+        app.register_blueprint(bp)

@@ -250,3 +250,12 @@ def invoice_payload(invoice: Invoice) -> dict:
         "amount_due": to_decimal_string(invoice.amount_due_minor, invoice.currency),
         "amount_paid": to_decimal_string(invoice.amount_paid_minor, invoice.currency),
     }
+
+
+def apply_payment(invoice: Invoice, payment: Payment, *, actor: str) -> SettlementOutcome:
+    """Applies an already recorded payment to its open invoice, locked by the caller (invoice_for_update); used when
+    the operator accepts a payment that was held for review. The caller has taken the money out of suspense."""
+    if invoice.status != InvoiceStatus.OPEN:
+        raise SettlementError(f"invoice {invoice.number} is {invoice.status.value}; only open invoices take payments")
+    payment.status = PaymentStatus.SETTLED
+    return _apply(invoice, payment, actor)

@@ -71,6 +71,7 @@ def test_operator_reaches_every_area_from_the_navigation(operator_client):
         "Customers",
         "Invoices",
         "Payments",
+        "Plans",
         "Reconciliation",
         "Proofs",
         "Reports",
