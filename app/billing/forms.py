@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flask_wtf import FlaskForm
-from wtforms import FieldList, Form, FormField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import FieldList, Form, FormField, IntegerField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from app.billing.invoices import LineInput
@@ -75,7 +75,7 @@ class PlanForm(FlaskForm):
     name = StringField("Name", filters=[strip], validators=[DataRequired(), Length(max=120)])
     amount = MoneyField("Price", validators=[DataRequired()])
     currency = SelectField("Currency", choices=CURRENCY_CHOICES, default="USD")
-    interval = SelectField("Billed every", choices=[("month", "month"), ("year", "year")], default="month")
+    interval = SelectField("Billed every", choices=[SelectChoice("month"), SelectChoice("year")], default="month")
     trial_days = IntegerField("Trial days", default=0, validators=[Optional(), NumberRange(min=0, max=365)])
     seats = IntegerField("Seats", validators=[Optional(), NumberRange(min=1, max=1_000_000)])
     limits = TextAreaField(

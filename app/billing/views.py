@@ -21,6 +21,7 @@ from app.extensions import db
 from app.fragments import render_page_or_fragment, wants_fragment
 from app.money import format_money
 from app.pagination import page_number
+from app.settings.service import get_setting
 
 bp = Blueprint("billing", __name__)
 
@@ -131,6 +132,7 @@ def _invoice_action(invoice_id: int, act: Callable[[], str]) -> Response | str:
 def new_invoice(customer_id: int):
     customer = db.session.get(Customer, customer_id) or abort(404)
     form = NewInvoiceForm()
+    form.due_days.render_kw = {**form.due_days.render_kw, "placeholder": f"{get_setting('invoice.due_days')} (default)"}
     if request.method == "GET":
         form.currency.data = customer.preferred_currency
     if form.validate_on_submit():
