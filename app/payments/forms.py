@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, SelectField, StringField, TextAreaField
+from wtforms import DateField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.billing.models import Invoice
@@ -23,7 +23,7 @@ METHOD_LABELS = {
     Rail.MONEY_ORDER: "Money order",
     Rail.BANK_TRANSFER: "Bank transfer",
 }
-METHOD_CHOICES = [(rail.value, METHOD_LABELS[rail]) for rail in MANUAL_RAILS]
+METHOD_CHOICES = [SelectChoice(rail.value, METHOD_LABELS[rail]) for rail in MANUAL_RAILS]
 
 
 class RecordPaymentForm(FlaskForm):
@@ -75,7 +75,7 @@ class RefundForm(FlaskForm):
 
         form = cls() if submitted else cls(formdata=None)
         payments = refundable_payments(invoice)
-        form.payment.choices = [(p.id, _payment_label(p)) for p in payments]
+        form.payment.choices = [SelectChoice(p.id, _payment_label(p)) for p in payments]
         form.refundable = {p.id: p for p in payments}
         return form
 
