@@ -11,6 +11,7 @@ from wtforms import (
     Form,
     FormField,
     IntegerField,
+    SelectChoice,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -34,12 +35,12 @@ RAIL_LABELS = {
     Rail.CHECK: "Check",
     Rail.MONEY_ORDER: "Money order",
 }
-DUNNING_ACTIONS = [("retry", "Retry the payment"), ("downgrade", "Downgrade to the free plan")]
+DUNNING_ACTIONS = [SelectChoice("retry", "Retry the payment"), SelectChoice("downgrade", "Downgrade to the free plan")]
 DUNNING_EMAILS = [
-    ("dunning_retry", "Payment failed, we will retry"),
-    ("dunning_update_card", "Please update your payment method"),
-    ("dunning_final_warning", "Final warning"),
-    ("dunning_downgraded", "You were moved to the free plan"),
+    SelectChoice("dunning_retry", "Payment failed, we will retry"),
+    SelectChoice("dunning_update_card", "Please update your payment method"),
+    SelectChoice("dunning_final_warning", "Final warning"),
+    SelectChoice("dunning_downgraded", "You were moved to the free plan"),
 ]
 DUNNING_ROWS = 6
 
@@ -77,13 +78,13 @@ class SettingsForm(FlaskForm):
     operator_alert_email = EmailField(
         "Alerts go to", filters=[strip], validators=[DataRequired(), Email(check_deliverability=False)]
     )
-    invoice_due_days = IntegerField("Invoices are due after (days)", validators=[NumberRange(min=0, max=365)])
-    invoice_expiry_days = IntegerField(
-        "…and expire after the due date (days)", validators=[NumberRange(min=1, max=365)]
-    )
-    reminder_days = StringField("Reminders at days overdue", filters=[strip])
+    invoice_due_days = IntegerField("Due after (days)", validators=[NumberRange(min=0, max=365)])
+    invoice_expiry_days = IntegerField("Expire after due date (days)", validators=[NumberRange(min=1, max=365)])
+    reminder_days = StringField("Reminders (days overdue)", filters=[strip])
     dunning = FieldList(FormField(DunningStepForm), min_entries=DUNNING_ROWS, max_entries=DUNNING_ROWS)
-    rails_enabled = MultiCheckboxField("Payment methods offered", choices=[(r.value, RAIL_LABELS[r]) for r in Rail])
+    rails_enabled = MultiCheckboxField(
+        "Payment methods offered", choices=[SelectChoice(r.value, RAIL_LABELS[r]) for r in Rail]
+    )
     bank_instructions = TextAreaField(
         "Bank instructions (shown on the pay page)",
         filters=[strip],
