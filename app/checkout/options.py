@@ -46,7 +46,9 @@ def pay_options(invoice: Invoice) -> list[tuple[PayOption, tuple[str, ...]]]:
 
 def option_title(option: PayOption, rails: tuple[str, ...]) -> str:
     if option.key == "bank":
-        return " or ".join(_BANK_TITLES[r] for r in rails) if len(rails) < 3 else "Bank transfer, wire or ACH"
+        names = [_BANK_TITLES[r] for r in rails]
+        text = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+        return text[:1] + text[1:].replace("Bank transfer", "bank transfer").replace("Wire", "wire")
     if option.key == "check":
         return {("check",): "Check", ("money_order",): "Money order"}.get(rails, option.title)
     return option.title
