@@ -7,6 +7,10 @@ from tests.factories import make_user
 
 # Routes anyone may reach: signing in, the customer's own account, static files.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_totp", "auth.logout", "auth.account", "auth.two_factor"}
+# The customer's pay page: no login by design, the unguessable token in the URL is the key to one invoice.
+PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
+# The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
+PUBLIC_ENDPOINTS |= {"checkout.logo"}
 
 
 def _admin_routes(app):
