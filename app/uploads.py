@@ -71,7 +71,8 @@ def _check_image(data: bytes, kind: FileKind) -> None:
 
 
 def uploads_dir() -> Path:
-    path = Path(current_app.instance_path) / "uploads"
+    """instance/uploads, outside the static folder; UPLOADS_DIR in the app config moves it (tests use a temp dir)."""
+    path = Path(current_app.config.get("UPLOADS_DIR") or Path(current_app.instance_path) / "uploads")
     path.mkdir(parents=True, exist_ok=True)
     return path
 

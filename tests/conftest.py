@@ -194,3 +194,33 @@ def run_worker(app):
         )
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_a_temp_dir(request, tmp_path):
+    """Uploaded files (payment scans, the logo) go to this test's own folder, never the checkout's instance/."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    app.config["UPLOADS_DIR"] = str(tmp_path / "uploads")
+    yield
+    app.config.pop("UPLOADS_DIR", None)
+
+
+@pytest.fixture
+def fresh_reads(app, monkeypatch):
+    """After each client request, end the test's own transaction, so its next read sees what the request committed.
+
+    PostgreSQL (read committed) does this by itself; SQLite in WAL mode keeps showing a transaction the snapshot it
+    started with. Use with `pytestmark = pytest.mark.usefixtures("fresh_reads")`."""
+    from app.extensions import db
+
+    request_then_end_transaction = IsolatedClient.open
+
+    def open_(self, *args, **kwargs):
+        response = request_then_end_transaction(self, *args, **kwargs)
+        db.session.commit()
+        return response
+
+    monkeypatch.setattr(IsolatedClient, "open", open_)

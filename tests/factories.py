@@ -71,3 +71,16 @@ def make_invoice(customer=None, *, amount_minor: int = 4900, currency: str | Non
     )
     db.session.commit()
     return invoice
+
+
+def make_manual_payment(
+    invoice, amount: str, *, reference: str | None = None, method: str = "cash", actor: str = "test"
+):
+    """A payment recorded through the manual rail (and so through settlement), committed."""
+    from app.payments.manual import ManualPayment, record_manual_payment
+
+    result = record_manual_payment(
+        invoice.id, ManualPayment(method=method, amount=amount, reference=reference or f"REF-{next(_seq)}"), actor=actor
+    )
+    db.session.commit()
+    return result.payment

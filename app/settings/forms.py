@@ -71,12 +71,16 @@ class SettingsForm(FlaskForm):
     business_address = TextAreaField("Address", filters=[strip], validators=[Length(max=1000)], render_kw={"rows": 3})
     business_tax_id = StringField("Tax id (VAT, EIN…)", filters=[strip], validators=[Length(max=64)])
     business_email = EmailField(
-        "Billing email", filters=[strip], validators=[DataRequired(), Email(check_deliverability=False)]
+        "Billing email",
+        filters=[strip],
+        validators=[DataRequired(), Email(check_deliverability=False, test_environment=True)],
     )
     logo = FileField("Logo (PNG or JPEG)")
     remove_logo = BooleanField("Remove the current logo")
     operator_alert_email = EmailField(
-        "Alerts go to", filters=[strip], validators=[DataRequired(), Email(check_deliverability=False)]
+        "Alerts go to",
+        filters=[strip],
+        validators=[DataRequired(), Email(check_deliverability=False, test_environment=True)],
     )
     invoice_due_days = IntegerField("Due after (days)", validators=[NumberRange(min=0, max=365)])
     invoice_expiry_days = IntegerField("Expire after due date (days)", validators=[NumberRange(min=1, max=365)])
