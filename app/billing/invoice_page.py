@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import and_, or_, select
 
 from app.audit.models import AuditEntry
 from app.billing.links import pay_url
@@ -20,7 +20,7 @@ REFUNDABLE = (PaymentStatus.SETTLED, PaymentStatus.PARTIALLY_REFUNDED)
 
 def audit_trail(invoice: Invoice) -> list[AuditEntry]:
     """The invoice's own entries and those of the payments made against it, oldest first."""
-    payment_ids = select(cast(Payment.id, String)).where(Payment.invoice_id == invoice.id).scalar_subquery()
+    payment_ids = [str(p.id) for p in invoice.payments]
     return list(
         db.session.scalars(
             select(AuditEntry)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import abort
-from sqlalchemy import or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
+from app.audit.models import AuditEntry
 from app.billing.models import Invoice, InvoiceStatus
 from app.db_types import utcnow
 from app.extensions import db
-from app.notifications.models import OutboxMessage
 from app.pagination import Page, paginate
 
 PER_PAGE = 25
@@ -52,15 +52,22 @@ def send_key_prefix(invoice_id: int) -> str:
 
 
 def sent_counts(invoice_ids: list[int]) -> dict[int, int]:
-    """How many invoice emails each invoice has had: the scheduled send ("invoice:sent:<id>") and the operator's
-    deliberate sends and resends ("invoice:sent:<id>:<n>")."""
+    """How many times the operator sent each invoice from the screens (the next send is n + 1).
+
+    Read from the "invoice.sent" audit entries that send_invoice writes with each email, through the audit log's
+    (object_type, object_id) index; the outbox's keys cannot be prefix-searched by an index. The scheduled
+    first send ("invoice:sent:<id>", no n) is not counted: it shows as the invoice's sent_at."""
     if not invoice_ids:
         return {}
-    conditions = []
-    for invoice_id in invoice_ids:
-        prefix = send_key_prefix(invoice_id)
-        conditions += [OutboxMessage.dedupe_key == prefix, OutboxMessage.dedupe_key.like(f"{prefix}:%")]
+    rows = db.session.execute(
+        select(AuditEntry.object_id, func.count())
+        .where(
+            AuditEntry.object_type == "invoices",
+            AuditEntry.object_id.in_([str(i) for i in invoice_ids]),
+            AuditEntry.action == "invoice.sent",
+        )
+        .group_by(AuditEntry.object_id)
+    )
     counts = dict.fromkeys(invoice_ids, 0)
-    for key in db.session.scalars(select(OutboxMessage.dedupe_key).where(or_(*conditions))):
-        counts[int(key.split(":")[2])] += 1
+    counts.update({int(object_id): int(n) for object_id, n in rows})
     return counts

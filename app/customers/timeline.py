@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import joinedload
 
 from app.audit.models import AuditEntry
 from app.auth.models import User
@@ -55,7 +56,11 @@ def _invoices(customer: Customer, limit: int) -> list[TimelineItem]:
 
 def _payments(customer: Customer, limit: int) -> list[TimelineItem]:
     payments = db.session.scalars(
-        select(Payment).where(Payment.customer_id == customer.id).order_by(Payment.created_at.desc()).limit(limit)
+        select(Payment)
+        .options(joinedload(Payment.invoice))
+        .where(Payment.customer_id == customer.id)
+        .order_by(Payment.created_at.desc())
+        .limit(limit)
     )
     return [TimelineItem(p.created_at, "payment", f"{p.rail.value} payment recorded", p) for p in payments]
 
@@ -63,6 +68,7 @@ def _payments(customer: Customer, limit: int) -> list[TimelineItem]:
 def _refunds(customer: Customer, limit: int) -> list[TimelineItem]:
     refunds = db.session.scalars(
         select(Refund)
+        .options(joinedload(Refund.payment))
         .join(Payment, Payment.id == Refund.payment_id)
         .where(Payment.customer_id == customer.id)
         .order_by(Refund.created_at.desc())
@@ -85,24 +91,24 @@ def _emails(customer: Customer, limit: int) -> list[TimelineItem]:
 
 
 def _audit(customer: Customer, limit: int) -> list[TimelineItem]:
-    def ids_of(model, owner_column) -> object:
-        return select(cast(model.id, String)).where(owner_column == customer.id).scalar_subquery()
-
+    # The ids first, then one query by (object_type, object_id), which the audit log's index answers.
+    owned = {
+        "customers": [customer.id],
+        "invoices": db.session.scalars(select(Invoice.id).where(Invoice.customer_id == customer.id)).all(),
+        "payments": db.session.scalars(select(Payment.id).where(Payment.customer_id == customer.id)).all(),
+        "subscriptions": db.session.scalars(
+            select(Subscription.id).where(Subscription.customer_id == customer.id)
+        ).all(),
+    }
     entries = db.session.scalars(
         select(AuditEntry)
         .where(
             or_(
-                and_(AuditEntry.object_type == "customers", AuditEntry.object_id == str(customer.id)),
-                and_(
-                    AuditEntry.object_type == "invoices", AuditEntry.object_id.in_(ids_of(Invoice, Invoice.customer_id))
-                ),
-                and_(
-                    AuditEntry.object_type == "payments", AuditEntry.object_id.in_(ids_of(Payment, Payment.customer_id))
-                ),
-                and_(
-                    AuditEntry.object_type == "subscriptions",
-                    AuditEntry.object_id.in_(ids_of(Subscription, Subscription.customer_id)),
-                ),
+                *(
+                    and_(AuditEntry.object_type == kind, AuditEntry.object_id.in_([str(i) for i in ids]))
+                    for kind, ids in owned.items()
+                    if ids
+                )
             ),
             AuditEntry.action.not_in(TOLD_ELSEWHERE),
         )

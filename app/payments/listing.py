@@ -24,7 +24,7 @@ def payment_filter(raw: str | None) -> str:
 
 
 def list_payments(status: str, number: int = 1, per_page: int = PER_PAGE) -> Page:
-    """Rows of (payment, customer), newest first."""
+    """Rows of (payment, customer), newest first (by id: recording order, and the primary key's index)."""
     stmt = (
         select(Payment, Customer)
         .join(Customer, Customer.id == Payment.customer_id)
@@ -36,7 +36,7 @@ def list_payments(status: str, number: int = 1, per_page: int = PER_PAGE) -> Pag
         stmt = stmt.where(Payment.status.in_((PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)))
     elif status == "failed":
         stmt = stmt.where(Payment.status == PaymentStatus.FAILED)
-    return paginate(stmt.order_by(Payment.created_at.desc(), Payment.id.desc()), number, per_page, rows=True)
+    return paginate(stmt.order_by(Payment.id.desc()), number, per_page, rows=True)
 
 
 def needs_review_count() -> int:
