@@ -18,12 +18,11 @@ def strip(value):
 
 
 class MoneyField(StringField):
-    """A decimal string ("49.00") read in a currency given by the form; `minor` holds the parsed integer."""
+    """A decimal string ("49.00"); the form parses it in the currency it knows (`parse`), `minor` keeps the result."""
 
-    def __init__(self, label=None, validators=None, currency_from: str = "currency", **kwargs) -> None:
+    def __init__(self, label=None, validators=None, **kwargs) -> None:
         kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
         super().__init__(label, validators, filters=[strip], **kwargs)
-        self.currency_from = currency_from
         self.minor: int | None = None
 
     def parse(self, currency: str, *, positive: bool = True) -> int:

@@ -37,6 +37,7 @@ def plans_with_subscribers() -> list[tuple[Plan, int]]:
 @admin_required
 def index():
     form = PlanForm()
+    taken = False
     if form.validate_on_submit():
         try:
             plan = create_plan(
@@ -51,10 +52,11 @@ def index():
             )
         except PlanExists:
             db.session.rollback()
+            taken = True
             form.code.errors.append("a plan with this code already exists")
         else:
             db.session.commit()
             flash(f"Plan {plan.name} ({plan.code}) created.", "success")
             return redirect(url_for("plans.index"))
-    status = 409 if "a plan with this code already exists" in form.code.errors else 422 if form.errors else 200
+    status = 409 if taken else 422 if form.errors else 200
     return render_template("billing/plans.html", form=form, plans=plans_with_subscribers()), status

@@ -7,8 +7,8 @@ from werkzeug.datastructures import FileStorage
 
 from app.audit.service import current_actor
 from app.auth.guards import admin_required
+from app.checkout.options import OPTIONS
 from app.extensions import db
-from app.payments.models import Rail
 from app.settings.editing import current_settings, store_logo, update_settings
 from app.settings.forms import SettingsForm
 from app.uploads import UploadRejected
@@ -16,7 +16,7 @@ from app.uploads import UploadRejected
 bp = Blueprint("settings", __name__, url_prefix="/settings")
 
 #: rails the customer's pay page can already offer; the others arrive with their own capability
-PAY_PAGE_READY = {Rail.BANK_TRANSFER, Rail.WIRE, Rail.ACH, Rail.CASH, Rail.CHECK, Rail.MONEY_ORDER}
+PAY_PAGE_READY = frozenset(rail for option in OPTIONS for rail in option.rails)
 
 
 @bp.route("", methods=["GET", "POST"])
@@ -48,5 +48,5 @@ def index():
         "settings/index.html",
         form=form,
         logo_path=current["business.logo_path"],
-        ready={r.value for r in PAY_PAGE_READY},
+        ready=PAY_PAGE_READY,
     ), 422 if form.errors else 200
