@@ -11,7 +11,7 @@ class LoginForm(FlaskForm):
     email = EmailField(
         "Email",
         filters=[lambda v: v.strip() if isinstance(v, str) else v],
-        validators=[DataRequired(), Email(check_deliverability=False)],
+        validators=[DataRequired(), Email(check_deliverability=False, test_environment=True)],
     )
     password = PasswordField("Password", validators=[DataRequired()])
     remember = BooleanField("Keep me signed in on this device")
