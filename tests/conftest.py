@@ -224,3 +224,16 @@ def fresh_reads(app, monkeypatch):
         return response
 
     monkeypatch.setattr(IsolatedClient, "open", open_)
+
+
+@pytest.fixture(autouse=True)
+def _renew_the_redis_claim(request):
+    """_clean_state empties our Redis DB after every test, the claim key with it, so a run started meanwhile on the
+    same server sees an empty DB, claims it too, and the two runs flush each other's keys (rate-limit counters,
+    queued jobs). Renew the claim as each test starts, before anything else uses Redis."""
+    if "app" not in request.fixturenames or not os.environ.get("REDIS_URL", "").startswith("redis"):
+        yield
+        return
+    app = request.getfixturevalue("app")
+    Redis.from_url(app.config["REDIS_URL"]).set("advancia:test-run", _SESSION, ex=3 * 3600)
+    yield
