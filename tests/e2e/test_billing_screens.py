@@ -77,6 +77,7 @@ def test_row_actions_swap_only_their_row_and_an_illegal_move_says_why(live_serve
     page.wait_for_selector(f"#invoice-{to_void.id} .badge-void")
     assert "voided" in page.locator(f"#invoice-{to_void.id} .row-msg").inner_text()
 
+    db.session.rollback()  # end this test's read snapshot: SQLite refuses a write from a stale one
     make_manual_payment(paid_meanwhile, "25.00")  # paid in another tab while this one still offers "Void"
     row = page.locator(f"#invoice-{paid_meanwhile.id}")
     row.get_by_text("More").click()
