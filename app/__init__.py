@@ -80,6 +80,12 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
 
+    from app.access.views import bp as access_bp
+    from app.api.views import bp as api_bp
+
+    app.register_blueprint(access_bp)
+    app.register_blueprint(api_bp)
+
     from app.billing.plan_views import bp as plans_bp
     from app.billing.views import bp as billing_bp
     from app.checkout.views import bp as checkout_bp

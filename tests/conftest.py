@@ -30,6 +30,8 @@ class IsolatedClient(FlaskClient):
 
 
 _SESSION = f"{os.getpid()}_{secrets.token_hex(3)}"
+#: marks a Redis DB number as taken by one test run (see redis_url)
+_REDIS_CLAIM_KEY = "advancia:test-run"
 
 
 def _pg_admin_url(url: str) -> str:
@@ -75,7 +77,7 @@ def redis_url(tmp_path_factory) -> str:
         url = urlunsplit(parts._replace(path=f"/{db_number}"))
         conn = Redis.from_url(url)
         # An empty DB that we can claim; a claim expires if a run dies without cleaning up.
-        if conn.dbsize() == 0 and conn.set("advancia:test-run", _SESSION, nx=True, ex=3 * 3600):
+        if conn.dbsize() == 0 and conn.set(_REDIS_CLAIM_KEY, _SESSION, nx=True, ex=3 * 3600):
             yield url
             conn.flushdb()
             return
@@ -128,7 +130,18 @@ def _clean_state(request):
             for name in reversed(tables):
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
     context.pop()
-    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    _flush_keeping_claim(app.config["REDIS_URL"])
+
+
+def _flush_keeping_claim(url: str) -> None:
+    """Empty our Redis DB but keep its claim, in one MULTI, so a parallel run never sees it free and takes it."""
+    conn = Redis.from_url(url)
+    claim = conn.get(_REDIS_CLAIM_KEY)
+    pipe = conn.pipeline(transaction=True)
+    pipe.flushdb()
+    if claim is not None:
+        pipe.set(_REDIS_CLAIM_KEY, claim, ex=3 * 3600)
+    pipe.execute()
 
 
 @pytest.fixture
@@ -196,6 +209,28 @@ def run_worker(app):
     return run
 
 
+@pytest.fixture
+def webhook_receiver(db):
+    """A loopback HTTP receiver registered as a webhook endpoint for every event; checks signatures."""
+    from tests.factories import make_webhook_endpoint
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    url = receiver.start()
+    receiver.endpoint = make_webhook_endpoint(url=url)
+    receiver.secret = receiver.endpoint.secret
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def api_token(db) -> str:
+    """A live API token (the token itself); its row is make_api_token's."""
+    from tests.factories import make_api_token
+
+    return make_api_token()[1]
+
+
 @pytest.fixture(autouse=True)
 def _uploads_in_a_temp_dir(request, tmp_path):
     """Uploaded files (payment scans, the logo) go to this test's own folder, never the checkout's instance/."""
@@ -224,16 +259,3 @@ def fresh_reads(app, monkeypatch):
         return response
 
     monkeypatch.setattr(IsolatedClient, "open", open_)
-
-
-@pytest.fixture(autouse=True)
-def _renew_the_redis_claim(request):
-    """_clean_state empties our Redis DB after every test, the claim key with it, so a run started meanwhile on the
-    same server sees an empty DB, claims it too, and the two runs flush each other's keys (rate-limit counters,
-    queued jobs). Renew the claim as each test starts, before anything else uses Redis."""
-    if "app" not in request.fixturenames or not os.environ.get("REDIS_URL", "").startswith("redis"):
-        yield
-        return
-    app = request.getfixturevalue("app")
-    Redis.from_url(app.config["REDIS_URL"]).set("advancia:test-run", _SESSION, ex=3 * 3600)
-    yield

@@ -73,6 +73,23 @@ def make_invoice(customer=None, *, amount_minor: int = 4900, currency: str | Non
     return invoice
 
 
+def make_api_token(name: str = "test script"):
+    """(row, token)."""
+    from app.access.tokens import create_api_token
+
+    row, token = create_api_token(name, actor="test")
+    db.session.commit()
+    return row, token
+
+
+def make_webhook_endpoint(*, url: str = "http://127.0.0.1:9/hooks", events: list[str] | None = None):
+    from app.access.endpoints import create_endpoint
+
+    endpoint = create_endpoint(url, events or [], actor="test")
+    db.session.commit()
+    return endpoint
+
+
 def make_manual_payment(
     invoice, amount: str, *, reference: str | None = None, method: str = "cash", actor: str = "test"
 ):

@@ -70,3 +70,12 @@ def invoice_auto_send() -> dict[str, Any]:
 
 def accounting_sync() -> dict[str, Any]:
     return _recorded("accounting_sync", _not_built_yet("the accounting sync capability"))
+
+
+def webhook_delivery() -> dict[str, Any]:
+    def body() -> dict[str, Any]:
+        from app.access.delivery import deliver_due_webhooks
+
+        return deliver_due_webhooks()
+
+    return _recorded("webhook_delivery", body)

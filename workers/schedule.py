@@ -105,6 +105,13 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         timeout=1800,
         description="Send the day's invoices and payments to QuickBooks.",
     ),
+    ScheduledJob(
+        "webhook_delivery",
+        "workers.jobs.webhook_delivery",
+        interval=30,
+        timeout=60,
+        description="POST due webhook events, signed, to the operator's product; retry with backoff.",
+    ),
 )
 
 BY_NAME: dict[str, ScheduledJob] = {job.name: job for job in SCHEDULE}

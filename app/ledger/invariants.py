@@ -10,14 +10,20 @@ from app.billing.models import Invoice, InvoiceStatus
 from app.customers.models import Customer
 from app.extensions import db
 from app.ledger.models import Account, LedgerEntry, LedgerTransaction
-from app.payments.models import Payment, PaymentStatus
+from app.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
 #: payment statuses whose applied amount counts toward an invoice
 APPLIED_STATUSES = (PaymentStatus.SETTLED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
 
 
 def find_problems() -> list[str]:
-    return [*_unbalanced_transactions(), *_invoice_problems(), *_credit_problems(), *_suspense_problems()]
+    return [
+        *_unbalanced_transactions(),
+        *_invoice_problems(),
+        *_credit_problems(),
+        *_suspense_problems(),
+        *_cash_problems(),
+    ]
 
 
 def _unbalanced_transactions() -> list[str]:
@@ -118,4 +124,55 @@ def _suspense_problems() -> list[str]:
         f"suspense holds {in_ledger.get(c, 0)} {c} but payments awaiting review total {held.get(c, 0)}"
         for c in set(held) | set(in_ledger)
         if held.get(c, 0) != in_ledger.get(c, 0)
+    ]
+
+
+def _cash_problems() -> list[str]:
+    """Cash per rail is what payments brought in net of fees, less refunds; fees and refunds match their rows."""
+    expected: dict[tuple[str, str], int] = defaultdict(int)
+    for rail, currency, net, fees in db.session.execute(
+        select(
+            Payment.rail,
+            Payment.currency,
+            func.sum(Payment.amount_minor - Payment.fee_minor),
+            func.sum(Payment.fee_minor),
+        )
+        .where(Payment.status != PaymentStatus.FAILED)
+        .group_by(Payment.rail, Payment.currency)
+    ):
+        expected[(f"cash:{rail.value}", currency)] += int(net)
+        expected[(Account.FEES.value, currency)] += int(fees)
+    for rail, currency, refunded in db.session.execute(
+        select(Payment.rail, Refund.currency, func.sum(Refund.amount_minor))
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Payment.rail, Refund.currency)
+    ):
+        expected[(f"cash:{rail.value}", currency)] -= int(refunded)
+        expected[(Account.REFUNDS.value, currency)] += int(refunded)
+    # A refunded overpayment comes back out of customer credit, a returned held payment out of suspense:
+    # neither is revenue given back.
+    for currency, from_credit in db.session.execute(
+        select(LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+        .where(LedgerTransaction.kind == "refund", LedgerEntry.account.in_([Account.CUSTOMER_CREDIT, Account.SUSPENSE]))
+        .group_by(LedgerEntry.currency)
+    ):
+        expected[(Account.REFUNDS.value, currency)] -= int(from_credit)
+    actual: dict[tuple[str, str], int] = defaultdict(int)
+    for account, currency, total in db.session.execute(
+        select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
+        .where(
+            LedgerEntry.account.in_(
+                [a for a in Account if a.value.startswith("cash:")] + [Account.FEES, Account.REFUNDS]
+            )
+        )
+        .group_by(LedgerEntry.account, LedgerEntry.currency)
+    ):
+        actual[(account.value, currency)] = int(total)
+    return [
+        f"{account} {currency}: ledger {actual.get((account, currency), 0)}, payments and refunds say "
+        f"{expected.get((account, currency), 0)}"
+        for account, currency in sorted(set(expected) | set(actual))
+        if actual.get((account, currency), 0) != expected.get((account, currency), 0)
     ]

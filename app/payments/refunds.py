@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from app.access.events import emit_event
 from app.audit.service import record_audit
+from app.customers.models import Customer
 from app.extensions import db
-from app.ledger.models import Account
-from app.ledger.service import Line, post
+from app.ledger.models import Account, LedgerEntry, LedgerTransaction
+from app.ledger.service import Line, balance, post
 from app.money import to_decimal_string
 from app.payments.models import Payment, PaymentStatus, Refund, RefundStatus
 
@@ -55,16 +56,22 @@ def record_refund(
         return db.session.scalar(
             select(Refund).where(Refund.payment_id == payment.id, Refund.rail_refund_id == rail_refund_id)
         ), False
+    from_credit = _part_from_credit(payment, amount_minor)
     payment.refunded_minor += amount_minor
     payment.status = (
         PaymentStatus.REFUNDED if payment.refunded_minor == payment.amount_minor else PaymentStatus.PARTIALLY_REFUNDED
     )
+    if from_credit:
+        customer = db.session.get(Customer, payment.customer_id)
+        if payment.currency == customer.preferred_currency:
+            customer.credit_balance_minor -= from_credit
     post(
         "refund",
         f"refund:{refund.id}",
         payment.currency,
         [
-            Line(Account.REFUNDS, amount_minor),
+            Line(Account.CUSTOMER_CREDIT, from_credit, payment.customer_id),
+            Line(Account.REFUNDS, amount_minor - from_credit),
             Line(Account.cash_for(payment.rail.value), -amount_minor),
         ],
         payment_id=payment.id,
@@ -87,3 +94,22 @@ def record_refund(
         event_key=f"payment.refunded:{refund.id}",
     )
     return refund, True
+
+
+def _part_from_credit(payment: Payment, amount_minor: int) -> int:
+    """An overpayment became customer credit; refunding it takes it back from the credit first, so the customer
+    is never both refunded and credited for the same money."""
+    surplus = payment.amount_minor - payment.applied_minor
+    already = int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0))
+            .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
+            .where(
+                LedgerTransaction.kind == "refund",
+                LedgerTransaction.payment_id == payment.id,
+                LedgerEntry.account == Account.CUSTOMER_CREDIT,
+            )
+        )
+    )
+    available_credit = -balance(Account.CUSTOMER_CREDIT, payment.currency, payment.customer_id)
+    return max(0, min(amount_minor, surplus - already, available_credit))

@@ -139,17 +139,22 @@ def _cash_lines(payment: Payment) -> list[Line]:
     ]
 
 
-def _apply(invoice: Invoice, payment: Payment, actor: str) -> SettlementOutcome:
+def _apply(invoice: Invoice, payment: Payment, actor: str, *, released_from_review: bool = False) -> SettlementOutcome:
+    """Applies the payment to the open invoice. The money comes from the rail's cash account, or, for a payment the
+    operator released from review, from suspense where it was held."""
     customer = db.session.get(Customer, invoice.customer_id)
     applied = min(payment.amount_minor, invoice.amount_remaining_minor)
     surplus = payment.amount_minor - applied
     payment.applied_minor = applied
+    payment.status = PaymentStatus.SETTLED
+    payment.invoice_id = invoice.id
+    funding = [Line(Account.SUSPENSE, payment.amount_minor)] if released_from_review else _cash_lines(payment)
     post(
         "payment.settled",
         f"payment.settled:{payment.id}",
         invoice.currency,
         [
-            *_cash_lines(payment),
+            *funding,
             Line(Account.RECEIVABLE, -applied, customer.id),
             Line(Account.CUSTOMER_CREDIT, -surplus, customer.id),
         ],
@@ -250,12 +255,3 @@ def invoice_payload(invoice: Invoice) -> dict:
         "amount_due": to_decimal_string(invoice.amount_due_minor, invoice.currency),
         "amount_paid": to_decimal_string(invoice.amount_paid_minor, invoice.currency),
     }
-
-
-def apply_payment(invoice: Invoice, payment: Payment, *, actor: str) -> SettlementOutcome:
-    """Applies an already recorded payment to its open invoice, locked by the caller (invoice_for_update); used when
-    the operator accepts a payment that was held for review. The caller has taken the money out of suspense."""
-    if invoice.status != InvoiceStatus.OPEN:
-        raise SettlementError(f"invoice {invoice.number} is {invoice.status.value}; only open invoices take payments")
-    payment.status = PaymentStatus.SETTLED
-    return _apply(invoice, payment, actor)

@@ -20,7 +20,7 @@ from app.payments.listing import FILTERS, list_payments, needs_review_count, pay
 from app.payments.manual import ManualPayment, ManualPaymentError, record_manual_payment
 from app.payments.models import Payment
 from app.payments.refunds import RefundError, record_refund
-from app.payments.review import ReviewError, apply_held_payment, credit_held_payment
+from app.payments.review import Resolution, ReviewError, resolve_held_payment
 from app.payments.settlement import SettlementError, SettlementOutcome
 from app.uploads import kind_of_stored, stored_path
 
@@ -162,9 +162,10 @@ def scan(payment_id: int):
 @admin_required
 def apply_to_invoice(payment_id: int):
     def act() -> str:
-        payment, outcome = apply_held_payment(payment_id, actor=current_actor())
+        outcome = resolve_held_payment(payment_id, Resolution.APPLY, actor=current_actor())
+        invoice = db.session.get(Payment, payment_id).invoice
         state = "paid" if outcome == SettlementOutcome.PAID else "partly paid"
-        return f"Applied to invoice #{payment.invoice.number}, which is now {state}."
+        return f"Applied to invoice #{invoice.number}, which is now {state}."
 
     return _review_action(payment_id, act)
 
@@ -173,8 +174,23 @@ def apply_to_invoice(payment_id: int):
 @admin_required
 def move_to_credit(payment_id: int):
     def act() -> str:
-        payment = credit_held_payment(payment_id, actor=current_actor())
+        resolve_held_payment(payment_id, Resolution.CREDIT, actor=current_actor())
+        payment = db.session.get(Payment, payment_id)
         return f"{format_money(payment.amount_minor, payment.currency)} moved to the customer's credit."
+
+    return _review_action(payment_id, act)
+
+
+@bp.route("/payments/<int:payment_id>/return", methods=["POST"])
+@admin_required
+def return_to_payer(payment_id: int):
+    """The operator sent the money back; the reference of that transfer comes from htmx's prompt (or a form)."""
+    reference = (request.headers.get("HX-Prompt") or request.form.get("reference") or "").strip()[:200]
+
+    def act() -> str:
+        resolve_held_payment(payment_id, Resolution.REFUND, actor=current_actor(), reference=reference or None)
+        payment = db.session.get(Payment, payment_id)
+        return f"{format_money(payment.amount_minor, payment.currency)} recorded as returned (ref {reference})."
 
     return _review_action(payment_id, act)
 

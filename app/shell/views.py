@@ -25,10 +25,21 @@ PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
 }
 
 
+#: screens of a planned area that are already built, linked from its page: area -> [(label, endpoint)]
+AVAILABLE_NOW: dict[str, list[tuple[str, str]]] = {}
+
+
 @bp.route("/<any(" + ",".join(PLANNED_AREAS) + "):area>")
 @admin_required
 def planned_area(area: str):
     if area not in PLANNED_AREAS:
         abort(404)
     title, purpose, capability = PLANNED_AREAS[area]
-    return render_template("shell/planned.html", area=area, title=title, purpose=purpose, capability=capability)
+    return render_template(
+        "shell/planned.html",
+        area=area,
+        title=title,
+        purpose=purpose,
+        capability=capability,
+        available=AVAILABLE_NOW.get(area, []),
+    )

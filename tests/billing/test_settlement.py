@@ -179,3 +179,17 @@ def test_ledger_check_command_reports_balanced_books(app, db):
     result = app.test_cli_runner().invoke(args=["ledger", "check"])
     assert result.exit_code == 0, result.output
     assert "books balance" in result.output and "customer_credit" in result.output
+
+
+def test_refunding_an_overpayment_takes_the_surplus_back_from_credit_first(db):
+    invoice = make_invoice(amount_minor=4900)
+    payment = settle(invoice, cash("A", 5000)).payment
+    customer = invoice.customer
+    record_refund(payment.id, 5000, "RF-ALL", actor="test")
+    db.session.commit()
+    db.session.refresh(customer)
+    # The customer gets their 50.00 back once: not 50.00 in cash plus 1.00 of credit.
+    assert customer.credit_balance_minor == 0
+    assert balance(Account.CUSTOMER_CREDIT, "USD", customer.id) == 0
+    assert balance(Account.REFUNDS, "USD") == 4900 and balance(Account.CASH_CASH, "USD") == 0
+    assert check_books() == []

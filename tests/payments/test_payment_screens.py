@@ -67,7 +67,7 @@ def test_applying_a_held_payment_reopens_the_expired_invoice_and_pays_it(operato
     assert balance(Account.SUSPENSE, "USD") == 0 and balance(Account.CASH_WIRE, "USD") == 4900
     assert balance(Account.REVENUE, "USD") == -4900 and balance(Account.RECEIVABLE, "USD") == 0
     assert check_books() == []
-    actors = db.session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "payment.review_applied")).all()
+    actors = db.session.scalars(select(AuditEntry.actor).where(AuditEntry.action == "payment.review_apply")).all()
     assert actors == [f"user:{operator.id}"]
     assert db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == f"receipt:payment:{payment.id}"))
 
@@ -102,10 +102,10 @@ def test_resolving_a_payment_twice_says_it_is_no_longer_held_and_changes_nothing
     token = token_of(operator_client, "/payments")
     assert operator_client.post(f"/payments/{payment.id}/credit", headers=htmx(token)).status_code == 200
     audit_before = db.session.scalar(select(func.count()).select_from(AuditEntry))
-    for second in ("apply", "credit"):
+    for second in ("apply", "credit", "return"):
         response = operator_client.post(f"/payments/{payment.id}/{second}", headers=htmx(token))
         html = response.get_data(as_text=True)
-        assert response.status_code == 409 and "is credited; only held payments are resolved here" in html, second
+        assert response.status_code == 409 and "is credited, not waiting for review" in html, second
     assert db.session.scalar(select(func.count()).select_from(AuditEntry)) == audit_before
     assert check_books() == []
 
@@ -114,8 +114,22 @@ def test_a_held_payment_for_a_void_invoice_cannot_be_applied(operator_client, db
     invoice, payment = _held_payment(db, on="void")
     token = token_of(operator_client, "/payments")
     response = operator_client.post(f"/payments/{payment.id}/apply", headers=htmx(token))
-    assert response.status_code == 409 and "is void, so the payment cannot be applied" in response.get_data(
+    assert response.status_code == 409 and "is void; move the payment to credit instead" in response.get_data(
         as_text=True
     )
     db.session.refresh(payment)
     assert payment.status == PaymentStatus.NEEDS_REVIEW and check_books() == []
+
+
+def test_returning_a_held_payment_records_the_refund_with_the_operators_reference(operator_client, db):
+    _, payment = _held_payment(db)
+    token = token_of(operator_client, "/payments")
+    refused = operator_client.post(f"/payments/{payment.id}/return", headers=htmx(token))
+    assert refused.status_code == 409 and "needs the reference" in refused.get_data(as_text=True)
+    response = operator_client.post(
+        f"/payments/{payment.id}/return", headers=htmx(token, **{"HX-Prompt": "OUT-2024-77"})
+    )
+    assert response.status_code == 200 and "recorded as returned (ref OUT-2024-77)" in response.get_data(as_text=True)
+    db.session.refresh(payment)
+    assert payment.status == PaymentStatus.REFUNDED and payment.refunds[0].rail_refund_id == "OUT-2024-77"
+    assert balance(Account.SUSPENSE, "USD") == 0 and balance(Account.CASH_WIRE, "USD") == 0 and check_books() == []

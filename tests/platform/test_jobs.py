@@ -22,6 +22,7 @@ EXPECTED_CADENCES = {
     "invoice_auto_send": (None, "0 10 * * *"),
     "accounting_sync": (None, "0 23 * * *"),
     "churn_analysis": (None, "0 6 * * 1"),
+    "webhook_delivery": (30, None),
 }
 
 
@@ -60,8 +61,10 @@ def test_scheduled_jobs_run_on_a_real_worker_and_record_their_runs(app, db, run_
     result = run_worker()
     assert result.returncode == 0, result.stderr
     runs = db.session.scalars(select(JobRun).order_by(JobRun.job_name)).all()
-    assert [r.job_name for r in runs] == ["crypto_monitor", "health_watchdog"]
-    for run in runs:
+    assert [r.job_name for r in runs] == ["crypto_monitor", "health_watchdog", "webhook_delivery"]
+    # webhook_delivery is built: with nothing due it succeeds having sent nothing
+    assert runs[-1].outcome == RunOutcome.SUCCEEDED and runs[-1].summary == {"delivered": 0, "retrying": 0, "failed": 0}
+    for run in runs[:-1]:
         assert run.outcome == RunOutcome.NOOP
         assert run.summary["reason"].startswith("not built yet")
         assert run.rq_job_id and run.finished_at >= run.started_at and run.duration_ms >= 0

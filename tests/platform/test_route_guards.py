@@ -7,6 +7,24 @@ from tests.factories import make_user
 
 # Routes anyone may reach: signing in, the customer's own account, static files.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_totp", "auth.logout", "auth.account", "auth.two_factor"}
+# The JSON API: no session, a Bearer token instead (tests/api/test_auth.py walks every /api/v1 route for its 401).
+PUBLIC_ENDPOINTS |= {
+    "api.create_customer_route",
+    "api.list_customers",
+    "api.get_customer",
+    "api.get_entitlement",
+    "api.create_plan_route",
+    "api.list_plans",
+    "api.get_plan",
+    "api.create_subscription",
+    "api.list_subscriptions",
+    "api.get_subscription",
+    "api.create_invoice_route",
+    "api.list_invoices",
+    "api.get_invoice",
+    "api.record_payment",
+    "api.openapi_document",
+}
 # The customer's pay page: no login by design, the unguessable token in the URL is the key to one invoice.
 PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
 # The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
