@@ -86,6 +86,12 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(access_bp)
     app.register_blueprint(api_bp)
 
+    from app.billing.document_views import bp as documents_bp
+    from app.notifications.views import bp as outbox_bp
+
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(outbox_bp)
+
     from app.billing.plan_views import bp as plans_bp
     from app.billing.views import bp as billing_bp
     from app.checkout.views import bp as checkout_bp

@@ -115,4 +115,27 @@ def flask_config(settings: Settings) -> dict:
         "RATELIMIT_KEY_PREFIX": "advancia-limits",
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per minute"),
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        **mail_config(),
+    }
+
+
+def mail_config() -> dict:
+    """Outgoing email. Without SMTP_HOST nothing is sent: the outbox holds messages (status held)."""
+    port = env_int("SMTP_PORT", 587)
+    return {
+        "SMTP_HOST": env_str("SMTP_HOST"),
+        "SMTP_PORT": port,
+        "SMTP_USER": env_str("SMTP_USER"),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        # 465 is implicit TLS, 587 the submission port with STARTTLS; either can be forced on or off.
+        "SMTP_SSL": env_bool("SMTP_SSL", port == 465),
+        "SMTP_STARTTLS": env_bool("SMTP_STARTTLS", port == 587),
+        "SMTP_TIMEOUT": env_int("SMTP_TIMEOUT", 30),
+        #: "Name <address>"; empty means the business name and email from the settings screen
+        "MAIL_FROM": env_str("MAIL_FROM"),
+        #: attempts before a message is dead; waits double from OUTBOX_RETRY_SECONDS, capped at 6 hours
+        "OUTBOX_MAX_ATTEMPTS": env_int("OUTBOX_MAX_ATTEMPTS", 10),
+        "OUTBOX_RETRY_SECONDS": env_int("OUTBOX_RETRY_SECONDS", 60),
+        #: a claimed message that is neither sent nor failed after this long (its worker died) is claimed again
+        "OUTBOX_LEASE_SECONDS": env_int("OUTBOX_LEASE_SECONDS", 300),
     }

@@ -8,6 +8,7 @@ import re
 import secrets
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -229,6 +230,123 @@ def api_token(db) -> str:
     from tests.factories import make_api_token
 
     return make_api_token()[1]
+
+
+# --- Email: a real SMTP server (aiosmtpd) on loopback ------------------------------------------------------------
+
+SMTP_TEST_USER = "mailer"
+SMTP_TEST_PASSWORD = "mail-secret-1"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (aiosmtpd's Controller cannot take port 0)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """The aiosmtpd handler: keeps what arrives, answers with queued replies first ("451 ..."), and can hold
+    DATA until a number of SMTP sessions are open at once (to make two workers overlap)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            #: (envelope sender, recipients, parsed email.message.EmailMessage, login or None)
+            self.received: list[tuple] = []
+            self.replies: list[str] = []
+            self.sessions = 0
+            self.hold_data_until_sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        import email
+        import email.policy
+
+        for _ in range(3000):  # at most 30 s, then let it through (the test's assertions will say why)
+            if self.sessions >= self.hold_data_until_sessions:
+                break
+            await asyncio.sleep(0.01)
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+            message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+            login = session.auth_data.login.decode() if session.authenticated else None
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message, login))
+        return "250 2.0.0 OK"
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    sink: SmtpSink
+
+    @property
+    def messages(self) -> list:
+        """The emails that arrived, parsed (email.message.EmailMessage), in arrival order."""
+        with self.sink.lock:
+            return [m for _, _, m, _ in self.sink.received]
+
+    @property
+    def envelopes(self) -> list[tuple]:
+        with self.sink.lock:
+            return [(sender, rcpts, login) for sender, rcpts, _, login in self.sink.received]
+
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        """The next `times` DATA commands get `reply` (e.g. "451 4.3.0 try later") instead of 250."""
+        with self.sink.lock:
+            self.sink.replies.extend([reply] * times)
+
+
+@pytest.fixture(scope="session")
+def _smtp_controller():
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == SMTP_TEST_USER.encode() and auth_data.password == SMTP_TEST_PASSWORD.encode()
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+    sink = SmtpSink()
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,  # loopback only: lets the tests prove SMTP_USER/SMTP_PASSWORD are used
+    )
+    controller.start()
+    yield controller, sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server(app, _smtp_controller, monkeypatch) -> SmtpServer:
+    """A real SMTP server on loopback, configured for this test in the app and for worker processes (env)."""
+    controller, sink = _smtp_controller
+    sink.reset()
+    settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port), "SMTP_STARTTLS": "0", "SMTP_SSL": "0"}
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", controller.port)
+    monkeypatch.setitem(app.config, "SMTP_STARTTLS", False)
+    monkeypatch.setitem(app.config, "SMTP_SSL", False)
+    return SmtpServer("127.0.0.1", controller.port, sink)
 
 
 @pytest.fixture(autouse=True)

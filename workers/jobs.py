@@ -41,11 +41,17 @@ def bank_sync() -> dict[str, Any]:
 
 
 def subscription_renewals() -> dict[str, Any]:
-    return _recorded("subscription_renewals", _not_built_yet("the billing core"))
+    from app.billing.renewals import run_renewals
+    from app.db_types import utcnow
+
+    return _recorded("subscription_renewals", lambda: run_renewals(utcnow()))
 
 
 def trial_cleanup() -> dict[str, Any]:
-    return _recorded("trial_cleanup", _not_built_yet("the billing core"))
+    from app.billing.trials import end_expired_trials
+    from app.db_types import utcnow
+
+    return _recorded("trial_cleanup", lambda: end_expired_trials(utcnow()))
 
 
 def backups() -> dict[str, Any]:
@@ -61,11 +67,17 @@ def revenue_report() -> dict[str, Any]:
 
 
 def dunning() -> dict[str, Any]:
-    return _recorded("dunning", _not_built_yet("the billing core"))
+    from app.billing.dunning import run_dunning
+    from app.db_types import utcnow
+
+    return _recorded("dunning", lambda: run_dunning(utcnow()))
 
 
 def invoice_auto_send() -> dict[str, Any]:
-    return _recorded("invoice_auto_send", _not_built_yet("the billing core"))
+    from app.billing.reminders import run_invoice_auto_send
+    from app.db_types import utcnow
+
+    return _recorded("invoice_auto_send", lambda: run_invoice_auto_send(utcnow()))
 
 
 def accounting_sync() -> dict[str, Any]:
@@ -79,3 +91,9 @@ def webhook_delivery() -> dict[str, Any]:
         return deliver_due_webhooks()
 
     return _recorded("webhook_delivery", body)
+
+
+def outbox_delivery() -> dict[str, Any]:
+    from app.notifications.delivery import deliver_due
+
+    return _recorded("outbox_delivery", lambda: deliver_due().summary())

@@ -1,4 +1,4 @@
-"""Addresses customers are given: the pay page of an invoice."""
+"""Absolute links customers follow from emails and documents (they open outside this app, so never relative)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,18 @@ from flask import current_app
 from app.billing.models import Invoice
 
 
+def public_url(path: str) -> str:
+    return current_app.config["PUBLIC_URL"].rstrip("/") + "/" + path.lstrip("/")
+
+
 def pay_url(invoice: Invoice) -> str:
-    """The public address, from PUBLIC_URL, so emails and the operator's copy button agree whatever host served us."""
-    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/pay/{invoice.pay_token}"
+    """The customer's pay page for this invoice; the token is the only key to it."""
+    return public_url(f"pay/{invoice.pay_token}")
+
+
+def invoice_pdf_url(invoice: Invoice) -> str:
+    return public_url(f"pay/{invoice.pay_token}/invoice.pdf")
+
+
+def receipt_pdf_url(invoice: Invoice, payment_id: int) -> str:
+    return public_url(f"pay/{invoice.pay_token}/receipts/{payment_id}.pdf")

@@ -99,16 +99,20 @@ def invoice_for_period(
     sub: Subscription, start: datetime, end: datetime, *, actor: str, now: datetime | None = None
 ) -> Invoice:
     plan = sub.plan
-    label = f"{plan.name} ({start:%b %d, %Y} – {end:%b %d, %Y})"
     return create_invoice(
         sub.customer,
         plan.currency,
-        [LineInput(label, plan.amount_minor)],
+        [LineInput(period_label(plan.name, start, end), plan.amount_minor)],
         actor=actor,
         subscription=sub,
         period=(start, end),
         now=now,
     )
+
+
+def period_label(plan_name: str, start: datetime, end: datetime) -> str:
+    """The invoice line of a subscription period (bulk renewals write the same text)."""
+    return f"{plan_name} ({start:%b %d, %Y} – {end:%b %d, %Y})"
 
 
 def apply_paid_invoice(invoice: Invoice, *, actor: str) -> None:

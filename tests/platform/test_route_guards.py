@@ -25,6 +25,9 @@ PUBLIC_ENDPOINTS |= {
     "api.record_payment",
     "api.openapi_document",
 }
+# The customer's PDFs behind the pay-page token (the token is the key; only that invoice and its own payments;
+# drafts stay hidden; rate-limited): tests/billing/test_document_downloads.py.
+PUBLIC_ENDPOINTS |= {"documents.customer_invoice_pdf", "documents.customer_receipt_pdf"}
 # The customer's pay page: no login by design, the unguessable token in the URL is the key to one invoice.
 PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
 # The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
@@ -98,6 +101,7 @@ def test_operator_reaches_every_area_from_the_navigation(operator_client):
         "Proofs",
         "Reports",
         "Automation",
+        "Outbox",
         "Status",
         "Settings",
     ):
