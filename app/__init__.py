@@ -54,6 +54,7 @@ def _import_models() -> None:
     from app.customers import models as _customers  # noqa: F401
     from app.ledger import models as _ledger  # noqa: F401
     from app.notifications import models as _notifications  # noqa: F401
+    from app.ops import models as _ops  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
 
@@ -91,6 +92,14 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(documents_bp)
     app.register_blueprint(outbox_bp)
+
+    from app.ops.cli import bp as ops_cli_bp
+    from app.ops.public_views import bp as ops_public_bp
+    from app.ops.views import bp as ops_bp
+
+    app.register_blueprint(ops_public_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(ops_cli_bp)
 
     from app.billing.plan_views import bp as plans_bp
     from app.billing.views import bp as billing_bp

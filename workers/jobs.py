@@ -33,7 +33,9 @@ def crypto_monitor() -> dict[str, Any]:
 
 
 def health_watchdog() -> dict[str, Any]:
-    return _recorded("health_watchdog", _not_built_yet("the operations capability"))
+    from app.ops.watchdog import run_watchdog
+
+    return _recorded("health_watchdog", lambda: run_watchdog().summary())
 
 
 def bank_sync() -> dict[str, Any]:
@@ -55,7 +57,9 @@ def trial_cleanup() -> dict[str, Any]:
 
 
 def backups() -> dict[str, Any]:
-    return _recorded("backups", _not_built_yet("the operations capability"))
+    from app.ops.backup_job import run_backups
+
+    return _recorded("backups", lambda: run_backups().summary())
 
 
 def churn_analysis() -> dict[str, Any]:
@@ -97,3 +101,10 @@ def outbox_delivery() -> dict[str, Any]:
     from app.notifications.delivery import deliver_due
 
     return _recorded("outbox_delivery", lambda: deliver_due().summary())
+
+
+def alert_delivery() -> dict[str, Any]:
+    """Not scheduled: enqueued when an alert is raised, so Slack hears at once; the watchdog also sweeps."""
+    from app.ops.alerts import deliver_slack_due
+
+    return _recorded("alert_delivery", lambda: deliver_slack_due().summary())

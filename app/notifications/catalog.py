@@ -118,6 +118,16 @@ TEMPLATES: dict[str, EmailTemplate] = {
             _DUNNING_EXAMPLE,
         ),
         EmailTemplate(
+            "ops_alert",
+            "ops.alerts: an incident opened or resolved, or a job keeps failing (to the operator)",
+            ("message", "kind", "raised_at"),
+            {
+                "message": "Incident opened: Redis is down",
+                "kind": "incident_opened",
+                "raised_at": "2026-11-25T10:00:00+00:00",
+            },
+        ),
+        EmailTemplate(
             "dunning_downgraded",
             "billing jobs (dunning day 10): moved to the free plan; paying restores the plan",
             _DUNNING_KEYS,

@@ -21,7 +21,6 @@ PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
         "Payment proofs",
     ),
     "reports": ("Reports", "MRR, ARR, churn, LTV and cohort charts; the daily revenue report.", "SaaS metrics"),
-    "status": ("Status & incidents", "Health checks, uptime, incidents and the public status page.", "Operations"),
 }
 
 

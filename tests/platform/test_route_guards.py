@@ -33,6 +33,10 @@ PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
 # The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
 PUBLIC_ENDPOINTS |= {"checkout.logo"}
 
+# Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
+# status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
+PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
+
 
 def _admin_routes(app):
     for rule in app.url_map.iter_rules():
