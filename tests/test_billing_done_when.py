@@ -72,6 +72,7 @@ def test_invoiced_paid_receipted_entitled_then_dunned_to_free(
     # A month later the renewal is invoiced and not paid: dunning runs its days and ends on the free plan.
     from app.billing.models import Subscription
 
+    db.session.rollback()  # a fresh snapshot: the requests and the worker committed in their own sessions
     period_end = db.session.get(Subscription, sub["id"]).current_period_end
     run_renewals(period_end + timedelta(hours=2))
     for day in (1, 3, 7, 10):
