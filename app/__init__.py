@@ -56,6 +56,7 @@ def _import_models() -> None:
     from app.notifications import models as _notifications  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
+    from app.payments.stripe import models as _stripe  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
