@@ -55,8 +55,8 @@ def _import_models() -> None:
     from app.ledger import models as _ledger  # noqa: F401
     from app.notifications import models as _notifications  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
-    from app.settings import models as _settings  # noqa: F401
     from app.payments.stripe import models as _stripe  # noqa: F401
+    from app.settings import models as _settings  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -80,3 +80,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
+
+    from app.payments.stripe.web import register_card_rail
+
+    register_card_rail(app)

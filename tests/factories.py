@@ -71,3 +71,14 @@ def make_invoice(customer=None, *, amount_minor: int = 4900, currency: str | Non
     )
     db.session.commit()
     return invoice
+
+
+def make_subscription(customer=None, plan=None, *, now=None):
+    """A subscription and its first invoice (open) on a paid plan without trial."""
+    from app.billing.subscriptions import start_subscription
+
+    customer = customer or make_customer()
+    plan = plan or make_plan()
+    sub, invoice = start_subscription(customer, plan, actor="test", now=now)
+    db.session.commit()
+    return sub, invoice

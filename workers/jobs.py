@@ -70,3 +70,16 @@ def invoice_auto_send() -> dict[str, Any]:
 
 def accounting_sync() -> dict[str, Any]:
     return _recorded("accounting_sync", _not_built_yet("the accounting sync capability"))
+
+
+def stripe_events() -> dict[str, Any]:
+    """Queued by POST /webhooks/stripe (one job per burst): processes every stored event still waiting."""
+    from app.payments.stripe.events import process_received_events
+
+    return _recorded("stripe_events", process_received_events)
+
+
+def stripe_sweep() -> dict[str, Any]:
+    from app.payments.stripe.sweep import sweep_stripe
+
+    return _recorded("stripe_sweep", sweep_stripe)

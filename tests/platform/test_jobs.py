@@ -22,6 +22,7 @@ EXPECTED_CADENCES = {
     "invoice_auto_send": (None, "0 10 * * *"),
     "accounting_sync": (None, "0 23 * * *"),
     "churn_analysis": (None, "0 6 * * 1"),
+    "stripe_sweep": (None, "30 * * * *"),
 }
 
 

@@ -7,6 +7,10 @@ from tests.factories import make_user
 
 # Routes anyone may reach: signing in, the customer's own account, static files.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_totp", "auth.logout", "auth.account", "auth.two_factor"}
+# Stripe calls this with no session; the Stripe-Signature header (HMAC of the raw body) is the authentication.
+PUBLIC_ENDPOINTS |= {"stripe_webhooks.receive"}
+# The customer's card payment under the pay link: the unguessable pay token is the key, as for the pay page.
+PUBLIC_ENDPOINTS |= {"card_checkout.card_page", "card_checkout.start", "card_checkout.returned", "card_checkout.manage"}
 
 
 def _admin_routes(app):
