@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 
 from app.payments.stripe.events import DRAIN_FLAG
 from app.payments.stripe.models import StripeEvent, StripeEventStatus
-from tests.fakes.stripe_server import sign
 from tests.factories import make_invoice
+from tests.fakes.stripe_server import sign
 from tests.payments.stripe_helpers import books_snapshot, event_rows, post_event
 
 
