@@ -145,9 +145,9 @@ class FakeStripe:
     def api(
         self, method: str, path: str, params: dict[str, Any], idempotency_key: str | None
     ) -> tuple[int, bytes, bool]:
+        fingerprint = json.dumps([method, path, params], sort_keys=True)
         with self.state.lock:
             if idempotency_key and method == "POST":
-                fingerprint = json.dumps([method, path, params], sort_keys=True)
                 stored = self.idempotent.get(idempotency_key)
                 if stored is not None:
                     if stored[0] != fingerprint:
@@ -165,13 +165,13 @@ class FakeStripe:
                 status = self.outage.pop(0)
                 return status, json.dumps({"error": {"type": "api_error", "message": "outage"}}).encode(), False
             try:
-                status, body = 200, json.dumps(self._route(method, path, params)).encode()
+                status, body = 200, json.dumps(self._route(method, path, json.loads(fingerprint)[2])).encode()
             except StripeFailure as failure:
                 status, body = failure.status, json.dumps({"error": failure.error}).encode()
             # Stripe keeps the result of every request that started executing, declines included; a request
             # refused by validation (400) is not kept.
             if idempotency_key and method == "POST" and status != 400:
-                self.idempotent[idempotency_key] = (json.dumps([method, path, params], sort_keys=True), status, body)
+                self.idempotent[idempotency_key] = (fingerprint, status, body)
             return status, body, False
 
     def _route(self, method: str, path: str, params: dict[str, Any]) -> Any:

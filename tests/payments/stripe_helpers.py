@@ -71,3 +71,20 @@ def pay_checkout(client, fake, invoice, *, save_card: bool = False, card: str = 
 
 def pretty(obj) -> str:
     return json.dumps(obj, indent=2, default=str)
+
+
+def paid_by_card(client, fake, invoice, *, save_card: bool = False):
+    """The invoice paid through Checkout and the customer back on our page; Stripe's events not delivered yet."""
+    session, _ = pay_checkout(client, fake, invoice, save_card=save_card)
+    response = client.get(f"/pay/{invoice.pay_token}/card/return?session_id={session['id']}")
+    assert response.status_code == 303
+    return session
+
+
+def process_all(client, fake):
+    """Delivers what the stand-in emitted and runs the drain job's body in this process."""
+    from app.payments.stripe.events import process_received_events
+
+    statuses = deliver_new(client, fake)
+    assert set(statuses) <= {200}, statuses
+    return process_received_events()
