@@ -83,6 +83,14 @@ class FakeStripe:
         self.outage: list[int] = []
         self._delivered = 0
         self._server: ThreadingHTTPServer | None = None
+        #: API path -> barrier: requests for it wait until `parties` of them are in flight (forces a race)
+        self.barriers: dict[str, threading.Barrier] = {}
+        #: paths whose barrier was passed by all its parties
+        self.met: list[str] = []
+
+    def rendezvous(self, path: str, parties: int = 2, timeout: float = 60) -> None:
+        """The next `parties` requests for `path` wait for each other, so their callers run side by side."""
+        self.barriers[path] = threading.Barrier(parties, timeout=timeout)
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> str:
@@ -357,6 +365,14 @@ class _Handler(BaseHTTPRequestHandler):
             error = {"type": "invalid_request_error", "message": "Invalid API Key provided."}
             self._send(401, json.dumps({"error": error}).encode())
             return
+        barrier = fake.barriers.get(url.path)
+        if barrier is not None:
+            try:
+                if barrier.wait() == 0:  # one party records the meeting; the barrier is used once
+                    fake.met.append(url.path)
+                    fake.barriers.pop(url.path, None)
+            except threading.BrokenBarrierError:
+                pass  # the other party never came: the test sees it in `met`
         pairs = parse_qsl(url.query, keep_blank_values=True) + parse_qsl(body.decode(), keep_blank_values=True)
         status, payload, replayed = fake.api(method, url.path, decode_form(pairs), self.headers.get("Idempotency-Key"))
         self._send(status, payload, extra={"Idempotent-Replayed": "true"} if replayed else None)

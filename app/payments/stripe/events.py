@@ -148,6 +148,7 @@ def process_received_events(batch_size: int = 100) -> dict[str, int]:
     from app.queues import get_redis
 
     get_redis().delete(DRAIN_FLAG)  # before reading: an event stored from now on queues a new drain
+    db.session.rollback()  # read what is committed now, not an older snapshot (SQLite keeps one per transaction)
     tally: Counter[str] = Counter()
     after_id = 0
     while True:
@@ -174,6 +175,7 @@ def process_event(event_id: int) -> StripeEventStatus | None:
 
     Owns its transactions: none is held while Stripe answers.
     """
+    db.session.rollback()
     event = db.session.get(StripeEvent, event_id)
     if event is None or event.status != StripeEventStatus.RECEIVED:
         db.session.rollback()
