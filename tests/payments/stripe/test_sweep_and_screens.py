@@ -97,12 +97,14 @@ def test_the_operator_reruns_an_unmatched_event_once_its_invoice_exists(operator
     [event] = stripe_fake.new_events(("payment_intent.succeeded",))
     # The invoice's reference is unknown at first (a typo fixed later, an import that came late).
     reference = invoice.reference_code
+    db.session.rollback()  # a fresh transaction (SQLite cannot write from a snapshot older than others' writes)
     db.session.get(Invoice, invoice.id).reference_code = "ADV00000000"
     db.session.commit()
     post_event(operator_client, stripe_fake, event)
     process_received_events()
     [row] = event_rows(db)
     assert row.status == StripeEventStatus.UNMATCHED
+    db.session.rollback()
     db.session.get(Invoice, invoice.id).reference_code = reference
     db.session.commit()
 
