@@ -120,4 +120,6 @@ def flask_config(settings: Settings) -> dict:
         "STRIPE_SECRET_KEY": env_str("STRIPE_SECRET_KEY"),
         "STRIPE_WEBHOOK_SECRET": env_str("STRIPE_WEBHOOK_SECRET"),
         "STRIPE_API_BASE": env_str("STRIPE_API_BASE"),
+        # Wait for the disk on every stored webhook event (see app/payments/stripe/events.py: _insert_on_postgres).
+        "STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT": env_bool("STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT"),
     }

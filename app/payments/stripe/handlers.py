@@ -26,6 +26,8 @@ class Handler:
     fetch: Callable[[stripe.StripeClient, dict[str, Any]], Any] | None
     #: (facts or data.object, actor) -> Outcome, inside the processing transaction
     apply: Callable[[Any, str], Outcome]
+    #: data.object -> what `fetch` reads, so events about one object share one read in a batch
+    key: Callable[[dict[str, Any]], Any] = lambda obj: obj.get("id")
 
 
 def fetch_intent(client: stripe.StripeClient, pi_id: str) -> dict[str, Any]:
@@ -74,12 +76,17 @@ def _apply_refunds(facts: tuple[str | None, list[dict[str, Any]]], actor: str) -
     return apply_stripe_refunds(pi_id, refunds, actor=actor)
 
 
-_INTENT = Handler(_intent_of, _apply_intent)
-_SESSION = Handler(_session, _apply_session)
-_REFUND = Handler(_refunds, _apply_refunds)
+def _intent_id(obj: dict[str, Any]) -> Any:
+    return ("payment_intent", obj["id"] if obj.get("object") == "payment_intent" else obj.get("payment_intent"))
+
+
+_INTENT = Handler(_intent_of, _apply_intent, _intent_id)
+_SESSION = Handler(_session, _apply_session, lambda obj: ("checkout.session", obj.get("id")))
+_REFUND = Handler(_refunds, _apply_refunds, lambda obj: ("refunds of", obj.get("payment_intent")))
 _DISPUTE = Handler(
     lambda client, obj: client.v1.disputes.retrieve(obj["id"]).to_dict(),
     lambda dispute, actor: apply_dispute(dispute, actor=actor),
+    lambda obj: ("dispute", obj.get("id")),
 )
 
 HANDLERS: dict[str, Handler] = {
@@ -103,6 +110,7 @@ HANDLERS: dict[str, Handler] = {
     "customer.updated": Handler(
         lambda client, obj: client.v1.customers.retrieve(obj["id"]).to_dict(),
         lambda customer, actor: apply_customer_update(customer, actor=actor),
+        lambda obj: ("customer", obj.get("id")),
     ),
     "payment_method.detached": Handler(None, lambda pm, actor: forget_payment_method(pm, actor=actor)),
 }

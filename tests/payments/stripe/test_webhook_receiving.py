@@ -1,8 +1,10 @@
 """POST /webhooks/stripe: only genuine, fresh, well-formed events are stored, each once; nothing else changes."""
 
+import json
 import time
 
 import pytest
+import stripe
 from sqlalchemy import func, select
 
 from app.payments.stripe.events import DRAIN_FLAG
@@ -90,6 +92,8 @@ def test_a_signature_made_with_any_of_several_secrets_passes_during_rotation(cli
         (b'{"id": "evt_1", "type": "x"}', "body"),
         (b'{"id": "not-an-event", "type": "x", "data": {"object": {}}}', "body"),
         (b'["evt_1"]', "body"),
+        (b'{"id": "evt_1", "type": "x", "data": [1]}', "body"),
+        (b"\xff\xfe not utf-8", "body"),
     ],
 )
 def test_a_malformed_body_with_a_valid_signature_is_refused(client, db, stripe_fake, body, field):
@@ -111,3 +115,31 @@ def test_without_a_webhook_secret_nothing_is_accepted(client, db, app, stripe_fa
 def test_the_webhook_needs_no_csrf_token_and_no_session(client, db, app, stripe_fake):
     assert app.config.get("WTF_CSRF_ENABLED", True)  # CSRF is on in tests, as in production
     assert post_event(client, stripe_fake, _event(stripe_fake)).status_code == 200
+
+
+def test_verification_answers_exactly_as_the_librarys_construct_event(client, db, stripe_fake):
+    """We verify with stripe.WebhookSignature.verify_header (what construct_event runs) and parse the body ourselves;
+    every case is accepted or refused exactly as construct_event would."""
+    secret = stripe_fake.webhook_secret
+    now = int(time.time())
+    good = json.dumps(_event(stripe_fake)).encode()
+    cases = {
+        "valid": (good, sign(good, secret, now)),
+        "valid, 299 s old": (good, sign(good, secret, now - 299)),
+        "301 s old": (good, sign(good, secret, now - 301)),
+        "wrong secret": (good, sign(good, "whsec_other", now)),
+        "tampered": (good.replace(b"pi_test_123", b"pi_test_124"), sign(good, secret, now)),
+        "no v1": (good, f"t={now}"),
+        "v0 only": (good, sign(good, secret, now).replace("v1=", "v0=")),
+        "rotation: second v1 valid": (good, f"t={now},v1={'0' * 64},{sign(good, secret, now).split(',')[1]}"),
+        "not JSON, signed": (b"not json", sign(b"not json", secret, now)),
+        "JSON array, signed": (b"[1, 2]", sign(b"[1, 2]", secret, now)),
+    }
+    for name, (body, header) in cases.items():
+        try:
+            stripe.Webhook.construct_event(body, header, secret, tolerance=300)
+            library_accepts = True
+        except Exception:
+            library_accepts = False
+        response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": header})
+        assert response.status_code == (200 if library_accepts else 400), name
