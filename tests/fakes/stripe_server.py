@@ -79,8 +79,9 @@ class FakeStripe:
         self.webhook_url: str | None = None
         self.requests: list[RecordedRequest] = []
         self.idempotent: dict[str, tuple[str, int, bytes]] = {}
-        #: statuses to answer the next API requests with (an outage), consumed one per request
+        #: statuses to answer the next API requests with (an outage), consumed one per request under outage_path
         self.outage: list[int] = []
+        self.outage_path = "/v1/"
         self._delivered = 0
         self._server: ThreadingHTTPServer | None = None
         #: API path -> barrier: requests for it wait until `parties` of them are in flight (forces a race)
@@ -169,7 +170,7 @@ class FakeStripe:
                     self.requests.append(RecordedRequest(method, path, params, idempotency_key, True))
                     return stored[1], stored[2], True
             self.requests.append(RecordedRequest(method, path, params, idempotency_key, False))
-            if self.outage:
+            if self.outage and path.startswith(self.outage_path):
                 status = self.outage.pop(0)
                 return status, json.dumps({"error": {"type": "api_error", "message": "outage"}}).encode(), False
             try:
@@ -201,6 +202,7 @@ class FakeStripe:
             (r"/v1/refunds", "POST", lambda: s.create_refund(params)),
             (r"/v1/refunds", "GET", lambda: self._list("refund", path, params)),
             (r"/v1/refunds/(?P<id>\w+)", "GET", lambda id: s.get("refund", id)),
+            (r"/v1/disputes", "GET", lambda: self._list("dispute", path, params)),
             (r"/v1/disputes/(?P<id>\w+)", "GET", lambda id: s.get("dispute", id)),
             (r"/v1/balance_transactions/(?P<id>\w+)", "GET", lambda id: s.get("balance_transaction", id)),
             (r"/v1/events/(?P<id>\w+)", "GET", lambda id: self._event(id)),

@@ -25,6 +25,7 @@ import stripe
 
 from app.audit.service import record_audit
 from app.billing.models import Invoice, InvoiceStatus
+from app.customers.models import Customer
 from app.db_types import utcnow
 from app.payments.stripe.client import card_rail_enabled, stripe_client, stripe_status
 from app.payments.stripe.intents import INVOICE_METADATA_KEY, SETTLE_EXPAND, apply_payment_intent, decline_reason
@@ -64,24 +65,22 @@ def charge_saved_card(invoice: Invoice, *, now: datetime | None = None) -> Charg
         return ChargeResult(ChargeOutcome.NOT_ATTEMPTED, failure_reason="no card on file")
     now = now or utcnow()
     try:
-        pi = (
-            stripe_client()
-            .v1.payment_intents.create(
-                params={
-                    "amount": amount,
-                    "currency": invoice.currency.lower(),
-                    "customer": customer.stripe_customer_id,
-                    "payment_method": customer.stripe_payment_method_id,
-                    "off_session": True,
-                    "confirm": True,
-                    "description": f"Invoice {invoice.number}",
-                    "metadata": {INVOICE_METADATA_KEY: invoice.reference_code},
-                    "expand": SETTLE_EXPAND,
-                },
-                options={"idempotency_key": f"advancia-offsession:{invoice.reference_code}:{amount}:{now:%Y%m%d}"},
-            )
-            .to_dict()
-        )
+        client = stripe_client()
+        payment_method = _card_to_charge(client, customer)
+        pi = client.v1.payment_intents.create(
+            params={
+                "amount": amount,
+                "currency": invoice.currency.lower(),
+                "customer": customer.stripe_customer_id,
+                "payment_method": payment_method,
+                "off_session": True,
+                "confirm": True,
+                "description": f"Invoice {invoice.number}",
+                "metadata": {INVOICE_METADATA_KEY: invoice.reference_code},
+                "expand": SETTLE_EXPAND,
+            },
+            options={"idempotency_key": f"advancia-offsession:{invoice.reference_code}:{amount}:{now:%Y%m%d}"},
+        ).to_dict()
     except stripe.CardError as exc:
         return _declined(invoice, exc)
     except stripe.InvalidRequestError as exc:  # e.g. the card was removed at Stripe
@@ -98,6 +97,18 @@ def charge_saved_card(invoice: Invoice, *, now: datetime | None = None) -> Charg
     if pi.get("last_payment_error"):
         return ChargeResult(ChargeOutcome.FAILED, pi["id"], decline_reason(pi["last_payment_error"]))
     return ChargeResult(ChargeOutcome.PENDING, pi["id"], f"Stripe says {pi['status']}")
+
+
+def _card_to_charge(client: stripe.StripeClient, customer: Customer) -> str:
+    """The customer's default card as Stripe shows it now (changed in the portal), else the card saved at checkout.
+    Reading it here means a lost customer.updated event never charges the wrong card."""
+    stripe_customer = client.v1.customers.retrieve(customer.stripe_customer_id).to_dict()
+    default = (stripe_customer.get("invoice_settings") or {}).get("default_payment_method")
+    default = default.get("id") if isinstance(default, dict) else default
+    if default and default != customer.stripe_payment_method_id:
+        customer.stripe_payment_method_id = default
+        record_audit("customer.card_saved", customer, actor=ACTOR, payment_method=default, source="stripe default")
+    return default or customer.stripe_payment_method_id
 
 
 def _declined(invoice: Invoice, exc: stripe.CardError) -> ChargeResult:

@@ -1,5 +1,6 @@
-"""The hourly sweep: asks Stripe for recent PaymentIntents and refunds and books any whose webhook never came,
-then retries events left waiting, failed or unmatched. A lost delivery costs an hour, not money."""
+"""The hourly sweep: asks Stripe for recent PaymentIntents, refunds and disputes and books any whose webhook never
+came, then retries events left waiting, failed or unmatched. A lost delivery costs an hour, not money; this is also
+why webhook ingestion may commit without waiting for the disk (app/payments/stripe/events.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.db_types import utcnow
 from app.extensions import db
 from app.payments.models import Payment, Rail, Refund
 from app.payments.stripe.client import stripe_client, stripe_status
+from app.payments.stripe.disputes import apply_dispute
 from app.payments.stripe.events import events_to_retry, retry_event
 from app.payments.stripe.handlers import fetch_intent
 from app.payments.stripe.intents import INVOICE_METADATA_KEY, settle_intent
@@ -51,11 +53,32 @@ def sweep_stripe(now: datetime | None = None, *, lookback: timedelta = LOOKBACK)
         if refund.get("status") != "succeeded" or not refund.get("payment_intent") or _refund_known(refund["id"]):
             continue
         _book(tally, "refunds", lambda r=refund: apply_stripe_refunds(r["payment_intent"], [r], actor=ACTOR))
+    _sweep_disputes(client, since, tally)
     for event_id in events_to_retry(now):
         status = retry_event(event_id)
         tally[f"events_{status.value if status else 'skipped'}"] += 1
     db.session.rollback()
     return dict(tally)
+
+
+def _sweep_disputes(client, since: int, tally: Counter[str]) -> None:  # noqa: ANN001
+    """Disputes opened lately, and every dispute still flagged open on our side (its closing may have been lost)."""
+    seen: set[str] = set()
+    for listed in client.v1.disputes.list(params={"created": {"gte": since}, "limit": 100}).auto_paging_iter():
+        dispute = listed.to_dict()
+        seen.add(dispute["id"])
+        _book(tally, "disputes", lambda d=dispute: apply_dispute(d, actor=ACTOR))
+    flagged = db.session.scalars(
+        select(Payment.rail_payment_id).where(
+            Payment.rail == Rail.CARD, Payment.disputed.is_(True), Payment.dispute_due_by.is_not(None)
+        )
+    ).all()
+    db.session.rollback()
+    for pi_id in flagged:
+        listing = client.v1.disputes.list(params={"payment_intent": pi_id, "limit": 10}).to_dict()
+        newest = max(listing["data"], key=lambda d: d.get("created") or 0, default=None)
+        if newest is not None and newest["id"] not in seen:
+            _book(tally, "disputes", lambda d=newest: apply_dispute(d, actor=ACTOR))
 
 
 def _book(tally: Counter[str], kind: str, apply) -> None:  # noqa: ANN001
@@ -66,6 +89,9 @@ def _book(tally: Counter[str], kind: str, apply) -> None:  # noqa: ANN001
         db.session.rollback()
         log.exception("stripe sweep could not book one %s", kind)
         tally[f"{kind}_errors"] += 1
+        return
+    if kind == "disputes":  # their outcome says what Stripe shows; most checks change nothing
+        tally["disputes_checked"] += 1
         return
     tally[f"{kind}_booked" if outcome.status == StripeEventStatus.PROCESSED else f"{kind}_unmatched"] += 1
 

@@ -14,7 +14,7 @@ from app.db_types import utcnow
 from app.payments.stripe.charges import ChargeOutcome, charge_saved_card
 from tests.conftest import csrf_from
 from tests.factories import make_invoice, make_subscription
-from tests.payments.stripe_helpers import books_snapshot, deliver_new, paid_by_card, process_all
+from tests.payments.stripe_helpers import books_snapshot, paid_by_card, process_all
 
 
 def _subscriber_with_a_saved_card(client, db, fake):
@@ -104,6 +104,7 @@ def test_no_charge_is_tried_without_a_saved_card_or_without_stripe(client, db, a
 
 def test_stripe_not_answering_is_pending_not_failed(client, db, stripe_fake):
     sub, renewal = _subscriber_with_a_saved_card(client, db, stripe_fake)
+    stripe_fake.outage_path = "/v1/payment_intents"
     stripe_fake.outage = [500, 500, 500]  # the library retries twice with the same key, then gives up
     result = charge_saved_card(renewal)
     assert result.outcome == ChargeOutcome.PENDING and "sweep" in result.failure_reason
@@ -120,16 +121,31 @@ def test_a_new_default_card_from_the_portal_is_the_one_renewals_charge(client, d
     portal_id = portal.headers["Location"].rsplit("/", 1)[1]
     with stripe_fake.state.lock:
         stripe_fake.state.replace_default_card(stripe_fake.state.objects[portal_id]["customer"], "5555555555554444")
-    process_all(client, stripe_fake)
+    process_all(client, stripe_fake)  # customer.updated: the new default is saved
     db.session.rollback()
     new_card = db.session.get(Customer, customer.id).stripe_payment_method_id
     assert new_card != old_card and stripe_fake.state.objects[new_card]["card"]["last4"] == "4444"
     assert charge_saved_card(db.session.get(Invoice, renewal.id)).outcome == ChargeOutcome.SUCCEEDED
     db.session.commit()
+    charged = [r for r in stripe_fake.requests if r.path == "/v1/payment_intents" and r.method == "POST"][-1]
+    assert charged.params["payment_method"] == new_card
     # A removed card is forgotten.
     with stripe_fake.state.lock:
-        detached = stripe_fake.state.emit("payment_method.detached", stripe_fake.state.objects[new_card])
-    deliver_new(client, stripe_fake, (detached["type"],))
+        stripe_fake.state.emit("payment_method.detached", stripe_fake.state.objects[new_card])
     process_all(client, stripe_fake)
     db.session.rollback()
     assert db.session.get(Customer, customer.id).stripe_payment_method_id is None
+
+
+def test_a_card_changed_in_the_portal_is_charged_even_if_its_webhook_was_lost(client, db, stripe_fake):
+    sub, renewal = _subscriber_with_a_saved_card(client, db, stripe_fake)
+    customer = db.session.get(Customer, sub.customer_id)
+    with stripe_fake.state.lock:
+        stripe_fake.state.replace_default_card(customer.stripe_customer_id, "5555555555554444")
+    stripe_fake.new_events()  # customer.updated never arrives
+    assert charge_saved_card(renewal).outcome == ChargeOutcome.SUCCEEDED
+    db.session.commit()
+    charged = [r for r in stripe_fake.requests if r.path == "/v1/payment_intents" and r.method == "POST"][-1]
+    assert stripe_fake.state.objects[charged.params["payment_method"]]["card"]["last4"] == "4444"
+    db.session.rollback()
+    assert db.session.get(Customer, customer.id).stripe_payment_method_id == charged.params["payment_method"]

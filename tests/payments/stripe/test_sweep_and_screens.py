@@ -48,6 +48,28 @@ def test_the_sweep_records_a_refund_whose_webhook_was_lost(client, db, stripe_fa
     assert payment.refunded_minor == 900 and payment.refunds[0].rail_refund_id == refund["id"]
 
 
+def test_the_sweep_flags_a_dispute_and_clears_it_when_both_webhooks_were_lost(client, db, stripe_fake):
+    invoice = make_invoice()
+    pay_checkout(client, stripe_fake, invoice)
+    process_all(client, stripe_fake)
+    payment = db.session.scalar(select(Payment))
+    with stripe_fake.state.lock:
+        dispute = stripe_fake.state.open_dispute(payment.rail_payment_id)
+    stripe_fake.new_events()  # lost
+    assert sweep_stripe()["disputes_checked"] == 1
+    db.session.rollback()
+    assert db.session.get(Payment, payment.id).disputed is True
+    # Won weeks later: too old for the sweep's window, found through the payment still flagged open.
+    with stripe_fake.state.lock:
+        stripe_fake.state.objects[dispute["id"]]["created"] -= 30 * 86400
+        stripe_fake.state.close_dispute(dispute["id"], "won")
+    stripe_fake.new_events()  # lost too
+    sweep_stripe()
+    db.session.rollback()
+    payment = db.session.get(Payment, payment.id)
+    assert payment.disputed is False and payment.dispute_due_by is None
+
+
 def test_events_stored_but_never_queued_or_failed_are_processed_by_the_sweep(client, db, stripe_fake):
     invoice = make_invoice()
     pay_checkout(client, stripe_fake, invoice)
