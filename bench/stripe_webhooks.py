@@ -2,7 +2,8 @@
 rate at which one rq worker processes the stored events.
 
     .venv/bin/python bench/stripe_webhooks.py [--database postgres|sqlite] [--seconds 10] [--connections 8]
-                                              [--rounds 2] [--payments 500] [--postgres-server URL]
+                                              [--rounds 3] [--payments 500] [--postgres-server URL]
+                                              [--synchronous-commit]
 
 Figures and method: bench/README-stripe.md. Results also go to bench/results/stripe_webhooks-<UTC time>.json.
 """
@@ -12,9 +13,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import re
+import resource
 import secrets
 import shutil
 import signal
@@ -28,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -63,12 +68,13 @@ def database(kind: str, workdir: Path, server: str) -> Iterator[str]:
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
+def redis_server(workdir: Path) -> Iterator[tuple[str, int | None]]:
     from app.embedded_redis import EmbeddedRedis
 
     redis = EmbeddedRedis(workdir / "redis")
     try:
-        yield redis.start()
+        url = redis.start()
+        yield url, redis.process.pid if redis.process else None
     finally:
         redis.stop()
 
@@ -89,12 +95,15 @@ def gunicorn(env: dict, app_spec: str, extra: list[str]) -> Iterator[str]:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise RuntimeError(f"gunicorn {app_spec} exited with {process.returncode}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            try:  # an answer, not just a connection: the master listens before its workers are up
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                connection.request("GET", "/ready-probe")
+                connection.getresponse().read()
+                connection.close()
                 break
             except OSError:
                 time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -164,7 +173,22 @@ def write_signed_events(path: Path, count: int, start: int) -> None:
             out.write(f"t={now},v1={digest}\t{body}\n")
 
 
-def run_wrk(url: str, events: Path, seconds: int, connections: int) -> dict:
+def cpu_seconds(processes: list) -> float:
+    total = 0.0
+    for process in processes:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def run_wrk(url: str, events: Path, seconds: int, connections: int, watch: dict | None = None) -> dict:
+    """`watch`: name -> processes whose CPU time is counted during the run (per request in the result)."""
+    watch = watch or {}
+    before = {name: cpu_seconds(procs) for name, procs in watch.items()}
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         [
             "wrk",
@@ -181,29 +205,40 @@ def run_wrk(url: str, events: Path, seconds: int, connections: int) -> dict:
         text=True,
         check=True,
     )
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(re.search(r"RESULT (\{.*\})", done.stdout).group(1))
+    if not result["requests"]:
+        raise RuntimeError(f"wrk made no request against {url}:\n{done.stdout}\n{done.stderr}")
     result["per_second"] = result["requests"] / (result["duration_us"] / 1e6)
+    cpu = {name: cpu_seconds(procs) - before[name] for name, procs in watch.items()}
+    cpu["wrk"] = (wrk_after.ru_utime + wrk_after.ru_stime) - (wrk_before.ru_utime + wrk_before.ru_stime)
+    result["cpu_ms_per_request"] = {name: 1000 * value / result["requests"] for name, value in cpu.items()}
+    result["cpu_ms_per_request"]["total"] = sum(result["cpu_ms_per_request"].values())
     return result
 
 
-def measure_ingestion(env: dict, args, workdir: Path) -> list[dict]:
+def measure_ingestion(env: dict, args, workdir: Path, redis_pid: int | None) -> list[dict]:
     rounds = []
     next_event = 0
     for number in range(1, args.rounds + 1):
         warm = workdir / "warm.txt"
         write_signed_events(warm, 2000, 10**9 + next_event)
         next_event += 2000
-        with gunicorn(env, "_stripe_bare_flask:app", ["--pythonpath", str(BENCH)]) as bare_url:
+        with gunicorn(env, "_stripe_bare_flask:app", ["--pythonpath", str(BENCH)]) as (bare_url, master):
             run_wrk(f"{bare_url}/webhooks/stripe", warm, 2, args.connections)
-            bare = run_wrk(f"{bare_url}/webhooks/stripe", warm, args.seconds, args.connections)
+            watch = {"web": psutil.Process(master.pid).children()}
+            bare = run_wrk(f"{bare_url}/webhooks/stripe", warm, args.seconds, args.connections, watch)
         events = workdir / "events.txt"
         # Enough unique events for the run: the app can only be slower than the bare endpoint.
         count = int(bare["per_second"] * args.seconds * 1.2) + 1000
-        with gunicorn(env, "wsgi:app", []) as app_url:
+        with gunicorn(env, "wsgi:app", []) as (app_url, master):
             run_wrk(f"{app_url}/webhooks/stripe", warm, 2, args.connections)
             write_signed_events(events, count, next_event)
             next_event += count
-            ours = run_wrk(f"{app_url}/webhooks/stripe", events, args.seconds, args.connections)
+            watch = {"web": psutil.Process(master.pid).children(), "database": database_backends(env)}
+            if redis_pid:
+                watch["redis"] = [psutil.Process(redis_pid)]
+            ours = run_wrk(f"{app_url}/webhooks/stripe", events, args.seconds, args.connections, watch)
         ours["unique_events_available"] = count
         rounds.append(
             {
@@ -211,15 +246,37 @@ def measure_ingestion(env: dict, args, workdir: Path) -> list[dict]:
                 "bare_flask": bare,
                 "stripe_webhook": ours,
                 "ratio": ours["per_second"] / bare["per_second"],
+                "cpu_ratio": bare["cpu_ms_per_request"]["total"] / ours["cpu_ms_per_request"]["total"],
             }
         )
         print(
-            f"round {number}: bare {bare['per_second']:.0f}/s p95 {bare['p95_us'] / 1000:.1f} ms; "
-            f"webhook {ours['per_second']:.0f}/s p95 {ours['p95_us'] / 1000:.1f} ms; "
-            f"ratio {rounds[-1]['ratio']:.0%}",
+            f"round {number}: bare {bare['per_second']:.0f}/s p95 {bare['p95_us'] / 1000:.1f} ms "
+            f"cpu {bare['cpu_ms_per_request']['total']:.2f} ms/req; "
+            f"webhook {ours['per_second']:.0f}/s p95 {ours['p95_us'] / 1000:.1f} ms "
+            f"cpu {ours['cpu_ms_per_request']['total']:.2f} ms/req "
+            f"({', '.join(f'{k} {v:.2f}' for k, v in ours['cpu_ms_per_request'].items() if k != 'total')}); "
+            f"ratio {rounds[-1]['ratio']:.0%}, by CPU {rounds[-1]['cpu_ratio']:.0%}",
             flush=True,
         )
     return rounds
+
+
+def database_backends(env: dict) -> list:
+    """The PostgreSQL server processes serving the app's connections (none for SQLite)."""
+    url = env["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        return []
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (name,)
+            )
+        ]
+    return [psutil.Process(pid) for pid in pids]
 
 
 def measure_processing(env: dict, payments: int, fake) -> dict:
@@ -280,7 +337,7 @@ def measure_processing(env: dict, payments: int, fake) -> dict:
                 )
                 fake.state.pay_checkout_session(session["id"], "4242424242424242")
             events = [e for e in fake.new_events() if e["type"] != "customer.created"]
-        with gunicorn(env, "wsgi:app", []) as app_url:
+        with gunicorn(env, "wsgi:app", []) as (app_url, _):
             http = requests.Session()
             for event in events:
                 body, header = fake.signed(event)
@@ -323,8 +380,13 @@ def main() -> int:
     parser.add_argument("--postgres-server", default="postgresql://postgres@127.0.0.1:5432")
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--payments", type=int, default=500)
+    parser.add_argument(
+        "--synchronous-commit",
+        action="store_true",
+        help="store each event waiting for the disk (STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT=1), to measure that choice",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is not installed (apt-get install -y wrk)", file=sys.stderr)
@@ -338,7 +400,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="advbench-stripe-", dir="/tmp"))
     fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)
     try:
-        with database(args.database, workdir, args.postgres_server) as db_url, redis_server(workdir) as redis_url:
+        with (
+            database(args.database, workdir, args.postgres_server) as db_url,
+            redis_server(workdir) as (redis_url, redis_pid),
+        ):
             env = {
                 **os.environ,
                 "DATABASE_URL": db_url,
@@ -351,17 +416,19 @@ def main() -> int:
                 "STRIPE_API_BASE": fake.start(),
                 "FLASK_APP": "wsgi:app",
                 "BENCH_WORKDIR": str(workdir),
+                "STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT": "1" if args.synchronous_commit else "",
             }
             subprocess.run([str(BIN / "flask"), "db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
-            rounds = measure_ingestion(env, args, workdir)
+            rounds = measure_ingestion(env, args, workdir, redis_pid)
             processing = measure_processing(env, args.payments, fake)
     finally:
         fake.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     ratio = statistics.median(r["ratio"] for r in rounds)
+    cpu_ratio = statistics.median(r["cpu_ratio"] for r in rounds)
     print(
         f"\ningestion ({args.database}, gunicorn 2 workers, wrk -t1 -c{args.connections} -d{args.seconds}s): "
-        f"median ratio webhook/bare = {ratio:.0%}\n"
+        f"median ratio webhook/bare = {ratio:.0%} (by CPU per request: {cpu_ratio:.0%})\n"
         f"processing: {processing['events']} events ({processing['payments']} payments) in "
         f"{processing['drain_seconds']:.1f} s of drain = {processing['events_per_second']:.0f} events/s, "
         f"{processing['payments_per_second']:.0f} payments/s (worker wall time with startup "
@@ -380,6 +447,7 @@ def main() -> int:
                 "args": vars(args),
                 "ingestion_rounds": rounds,
                 "median_ratio": ratio,
+                "median_cpu_ratio": cpu_ratio,
                 "processing": processing,
             },
             indent=2,
