@@ -22,11 +22,17 @@ venv: $(STAMP) $(PLOTLY_JS)
 run: venv
 	$(BIN)/python -m workers.launcher
 
-# Debian's chromium for the browser tests; installed when we are root and it is missing.
+# Debian's chromium (browser tests) and poppler-utils (reading PDFs back in tests); installed when we are root
+# and they are missing. Without them those tests skip and say why.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
-		echo "chromium unavailable: browser tests will be skipped"; }
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v pdftotext >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) || \
+			echo "could not install$$missing: the tests that need them will be skipped"; \
+		else echo "missing$$missing (not root): the tests that need them will be skipped"; fi; \
+	fi
 
 test: venv browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS); rc=$$?; \

@@ -54,6 +54,7 @@ def _import_models() -> None:
     from app.customers import models as _customers  # noqa: F401
     from app.ledger import models as _ledger  # noqa: F401
     from app.notifications import models as _notifications  # noqa: F401
+    from app.ops import models as _ops  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
     from app.payments.stripe import models as _stripe  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
@@ -79,6 +80,36 @@ def _register_blueprints(app: Flask) -> None:
     from app.shell.views import bp as shell_bp
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
+        app.register_blueprint(bp)
+
+    from app.access.views import bp as access_bp
+    from app.api.views import bp as api_bp
+
+    app.register_blueprint(access_bp)
+    app.register_blueprint(api_bp)
+
+    from app.billing.document_views import bp as documents_bp
+    from app.notifications.views import bp as outbox_bp
+
+    app.register_blueprint(documents_bp)
+    app.register_blueprint(outbox_bp)
+
+    from app.ops.cli import bp as ops_cli_bp
+    from app.ops.public_views import bp as ops_public_bp
+    from app.ops.views import bp as ops_bp
+
+    app.register_blueprint(ops_public_bp)
+    app.register_blueprint(ops_bp)
+    app.register_blueprint(ops_cli_bp)
+
+    from app.billing.plan_views import bp as plans_bp
+    from app.billing.views import bp as billing_bp
+    from app.checkout.views import bp as checkout_bp
+    from app.customers.views import bp as customers_bp
+    from app.payments.views import bp as payments_bp
+    from app.settings.views import bp as settings_bp
+
+    for bp in (customers_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
         app.register_blueprint(bp)
 
     from app.payments.stripe.web import register_card_rail

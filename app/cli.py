@@ -11,6 +11,10 @@ from app.extensions import db
 
 
 def register_cli(app: Flask) -> None:
+    from app.access.cli import register_api_token_cli
+
+    register_api_token_cli(app)
+
     @app.cli.command("create-admin")
     @click.argument("email")
     @click.option("--password", envvar="ADMIN_PASSWORD", help="Defaults to a random one, printed once.")

@@ -122,4 +122,27 @@ def flask_config(settings: Settings) -> dict:
         "STRIPE_API_BASE": env_str("STRIPE_API_BASE"),
         # Wait for the disk on every stored webhook event (see app/payments/stripe/events.py: _insert_on_postgres).
         "STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT": env_bool("STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT"),
+        **mail_config(),
+    }
+
+
+def mail_config() -> dict:
+    """Outgoing email. Without SMTP_HOST nothing is sent: the outbox holds messages (status held)."""
+    port = env_int("SMTP_PORT", 587)
+    return {
+        "SMTP_HOST": env_str("SMTP_HOST"),
+        "SMTP_PORT": port,
+        "SMTP_USER": env_str("SMTP_USER"),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD", ""),
+        # 465 is implicit TLS, 587 the submission port with STARTTLS; either can be forced on or off.
+        "SMTP_SSL": env_bool("SMTP_SSL", port == 465),
+        "SMTP_STARTTLS": env_bool("SMTP_STARTTLS", port == 587),
+        "SMTP_TIMEOUT": env_int("SMTP_TIMEOUT", 30),
+        #: "Name <address>"; empty means the business name and email from the settings screen
+        "MAIL_FROM": env_str("MAIL_FROM"),
+        #: attempts before a message is dead; waits double from OUTBOX_RETRY_SECONDS, capped at 6 hours
+        "OUTBOX_MAX_ATTEMPTS": env_int("OUTBOX_MAX_ATTEMPTS", 10),
+        "OUTBOX_RETRY_SECONDS": env_int("OUTBOX_RETRY_SECONDS", 60),
+        #: a claimed message that is neither sent nor failed after this long (its worker died) is claimed again
+        "OUTBOX_LEASE_SECONDS": env_int("OUTBOX_LEASE_SECONDS", 300),
     }

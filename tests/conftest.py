@@ -8,6 +8,7 @@ import re
 import secrets
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,6 +31,8 @@ class IsolatedClient(FlaskClient):
 
 
 _SESSION = f"{os.getpid()}_{secrets.token_hex(3)}"
+#: marks a Redis DB number as taken by one test run (see redis_url)
+_REDIS_CLAIM_KEY = "advancia:test-run"
 
 
 def _pg_admin_url(url: str) -> str:
@@ -75,7 +78,7 @@ def redis_url(tmp_path_factory) -> str:
         url = urlunsplit(parts._replace(path=f"/{db_number}"))
         conn = Redis.from_url(url)
         # An empty DB that we can claim; a claim expires if a run dies without cleaning up.
-        if conn.dbsize() == 0 and conn.set("advancia:test-run", _SESSION, nx=True, ex=3 * 3600):
+        if conn.dbsize() == 0 and conn.set(_REDIS_CLAIM_KEY, _SESSION, nx=True, ex=3 * 3600):
             yield url
             conn.flushdb()
             return
@@ -128,7 +131,18 @@ def _clean_state(request):
             for name in reversed(tables):
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
     context.pop()
-    Redis.from_url(app.config["REDIS_URL"]).flushdb()
+    _flush_keeping_claim(app.config["REDIS_URL"])
+
+
+def _flush_keeping_claim(url: str) -> None:
+    """Empty our Redis DB but keep its claim, in one MULTI, so a parallel run never sees it free and takes it."""
+    conn = Redis.from_url(url)
+    claim = conn.get(_REDIS_CLAIM_KEY)
+    pipe = conn.pipeline(transaction=True)
+    pipe.flushdb()
+    if claim is not None:
+        pipe.set(_REDIS_CLAIM_KEY, claim, ex=3 * 3600)
+    pipe.execute()
 
 
 @pytest.fixture
@@ -194,6 +208,175 @@ def run_worker(app):
         )
 
     return run
+
+
+@pytest.fixture
+def webhook_receiver(db):
+    """A loopback HTTP receiver registered as a webhook endpoint for every event; checks signatures."""
+    from tests.factories import make_webhook_endpoint
+    from tests.fakes.webhook_receiver import WebhookReceiver
+
+    receiver = WebhookReceiver()
+    url = receiver.start()
+    receiver.endpoint = make_webhook_endpoint(url=url)
+    receiver.secret = receiver.endpoint.secret
+    yield receiver
+    receiver.stop()
+
+
+@pytest.fixture
+def api_token(db) -> str:
+    """A live API token (the token itself); its row is make_api_token's."""
+    from tests.factories import make_api_token
+
+    return make_api_token()[1]
+
+
+# --- Email: a real SMTP server (aiosmtpd) on loopback ------------------------------------------------------------
+
+SMTP_TEST_USER = "mailer"
+SMTP_TEST_PASSWORD = "mail-secret-1"
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (aiosmtpd's Controller cannot take port 0)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpSink:
+    """The aiosmtpd handler: keeps what arrives, answers with queued replies first ("451 ..."), and can hold
+    DATA until a number of SMTP sessions are open at once (to make two workers overlap)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            #: (envelope sender, recipients, parsed email.message.EmailMessage, login or None)
+            self.received: list[tuple] = []
+            self.replies: list[str] = []
+            self.sessions = 0
+            self.hold_data_until_sessions = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        with self.lock:
+            self.sessions += 1
+        return responses
+
+    async def handle_DATA(self, server, session, envelope):
+        import asyncio
+        import email
+        import email.policy
+
+        for _ in range(3000):  # at most 30 s, then let it through (the test's assertions will say why)
+            if self.sessions >= self.hold_data_until_sessions:
+                break
+            await asyncio.sleep(0.01)
+        with self.lock:
+            if self.replies:
+                return self.replies.pop(0)
+            message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+            login = session.auth_data.login.decode() if session.authenticated else None
+            self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message, login))
+        return "250 2.0.0 OK"
+
+
+@dataclass
+class SmtpServer:
+    host: str
+    port: int
+    sink: SmtpSink
+
+    @property
+    def messages(self) -> list:
+        """The emails that arrived, parsed (email.message.EmailMessage), in arrival order."""
+        with self.sink.lock:
+            return [m for _, _, m, _ in self.sink.received]
+
+    @property
+    def envelopes(self) -> list[tuple]:
+        with self.sink.lock:
+            return [(sender, rcpts, login) for sender, rcpts, _, login in self.sink.received]
+
+    def fail_next(self, reply: str, times: int = 1) -> None:
+        """The next `times` DATA commands get `reply` (e.g. "451 4.3.0 try later") instead of 250."""
+        with self.sink.lock:
+            self.sink.replies.extend([reply] * times)
+
+
+@pytest.fixture(scope="session")
+def _smtp_controller():
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == SMTP_TEST_USER.encode() and auth_data.password == SMTP_TEST_PASSWORD.encode()
+        return AuthResult(success=ok, handled=False, auth_data=auth_data)
+
+    sink = SmtpSink()
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticator,
+        auth_require_tls=False,  # loopback only: lets the tests prove SMTP_USER/SMTP_PASSWORD are used
+    )
+    controller.start()
+    yield controller, sink
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server(app, _smtp_controller, monkeypatch) -> SmtpServer:
+    """A real SMTP server on loopback, configured for this test in the app and for worker processes (env)."""
+    controller, sink = _smtp_controller
+    sink.reset()
+    settings = {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(controller.port), "SMTP_STARTTLS": "0", "SMTP_SSL": "0"}
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setitem(app.config, "SMTP_HOST", "127.0.0.1")
+    monkeypatch.setitem(app.config, "SMTP_PORT", controller.port)
+    monkeypatch.setitem(app.config, "SMTP_STARTTLS", False)
+    monkeypatch.setitem(app.config, "SMTP_SSL", False)
+    return SmtpServer("127.0.0.1", controller.port, sink)
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_a_temp_dir(request, tmp_path):
+    """Uploaded files (payment scans, the logo) go to this test's own folder, never the checkout's instance/."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    app.config["UPLOADS_DIR"] = str(tmp_path / "uploads")
+    yield
+    app.config.pop("UPLOADS_DIR", None)
+
+
+@pytest.fixture
+def fresh_reads(app, monkeypatch):
+    """After each client request, end the test's own transaction, so its next read sees what the request committed.
+
+    PostgreSQL (read committed) does this by itself; SQLite in WAL mode keeps showing a transaction the snapshot it
+    started with. Use with `pytestmark = pytest.mark.usefixtures("fresh_reads")`."""
+    from app.extensions import db
+
+    request_then_end_transaction = IsolatedClient.open
+
+    def open_(self, *args, **kwargs):
+        response = request_then_end_transaction(self, *args, **kwargs)
+        db.session.commit()
+        return response
+
+    monkeypatch.setattr(IsolatedClient, "open", open_)
 
 
 @pytest.fixture

@@ -73,8 +73,112 @@ def make_invoice(customer=None, *, amount_minor: int = 4900, currency: str | Non
     return invoice
 
 
-def make_subscription(customer=None, plan=None, *, now=None):
-    """A subscription and its first invoice (open) on a paid plan without trial."""
+def make_api_token(name: str = "test script"):
+    """(row, token)."""
+    from app.access.tokens import create_api_token
+
+    row, token = create_api_token(name, actor="test")
+    db.session.commit()
+    return row, token
+
+
+def make_webhook_endpoint(*, url: str = "http://127.0.0.1:9/hooks", events: list[str] | None = None):
+    from app.access.endpoints import create_endpoint
+
+    endpoint = create_endpoint(url, events or [], actor="test")
+    db.session.commit()
+    return endpoint
+
+
+def make_settled_payment(invoice, amount_minor: int | None = None, *, rail: str = "wire", reference: str | None = None):
+    """Settles a payment on `invoice` through the one settlement path (which queues the receipt email)."""
+    from app.payments.models import Rail
+    from app.payments.settlement import IncomingPayment, settle_payment
+
+    amount = invoice.amount_remaining_minor if amount_minor is None else amount_minor
+    result = settle_payment(
+        invoice.id,
+        IncomingPayment(
+            rail=Rail(rail),
+            rail_payment_id=reference or f"REF-{next(_seq)}",
+            amount_received_minor=amount,
+            currency_received=invoice.currency,
+            amount_minor=amount,
+        ),
+        actor="test",
+    )
+    db.session.commit()
+    return result.payment
+
+
+def make_email(*, to: str | None = None, template: str = "trial_ended", context: dict | None = None, **kwargs):
+    """One queued outbox email, committed; the context defaults to the template's documented example."""
+    from app.notifications.catalog import TEMPLATES
+    from app.notifications.outbox import queue_email
+
+    n = next(_seq)
+    message = queue_email(
+        to=to or f"reader{n}@example.com",
+        subject=kwargs.pop("subject", f"Test message {n}"),
+        template=template,
+        context=context if context is not None else dict(TEMPLATES[template].example),
+        dedupe_key=kwargs.pop("dedupe_key", f"test:{n}"),
+        **kwargs,
+    )
+    db.session.commit()
+    return message
+
+
+def pay_in_cash(invoice, amount_minor: int | None = None, *, reference: str | None = None):
+    """Settles `amount_minor` (default: what is still owed) on the invoice through the one settlement path."""
+    from app.payments.models import Rail
+    from app.payments.settlement import IncomingPayment, settle_payment
+
+    amount = invoice.amount_remaining_minor if amount_minor is None else amount_minor
+    result = settle_payment(
+        invoice.id,
+        IncomingPayment(
+            rail=Rail.CASH,
+            rail_payment_id=reference or f"cash-{next(_seq)}",
+            amount_received_minor=amount,
+            currency_received=invoice.currency,
+            amount_minor=amount,
+        ),
+        actor="test",
+    )
+    db.session.commit()
+    return result
+
+
+def make_subscription(customer=None, plan=None, *, now=None, paid: bool = True):
+    """A subscription started at `now`; paid=True pays its first invoice so it is active for one period."""
+    from app.billing.subscriptions import start_subscription
+
+    customer = customer or make_customer()
+    plan = plan or make_plan()
+    sub, invoice = start_subscription(customer, plan, actor="test", now=now)
+    db.session.commit()
+    if paid and invoice is not None:
+        pay_in_cash(invoice)
+        db.session.refresh(sub)
+    return sub
+
+
+def make_manual_payment(
+    invoice, amount: str, *, reference: str | None = None, method: str = "cash", actor: str = "test"
+):
+    """A payment recorded through the manual rail (and so through settlement), committed."""
+    from app.payments.manual import ManualPayment, record_manual_payment
+
+    result = record_manual_payment(
+        invoice.id, ManualPayment(method=method, amount=amount, reference=reference or f"REF-{next(_seq)}"), actor=actor
+    )
+    db.session.commit()
+    return result.payment
+
+
+def make_unpaid_subscription(customer=None, plan=None, *, now=None):
+    """A subscription and its first invoice, still open, on a paid plan without trial: (sub, invoice)."""
     from app.billing.subscriptions import start_subscription
 
     customer = customer or make_customer()

@@ -33,7 +33,9 @@ def crypto_monitor() -> dict[str, Any]:
 
 
 def health_watchdog() -> dict[str, Any]:
-    return _recorded("health_watchdog", _not_built_yet("the operations capability"))
+    from app.ops.watchdog import run_watchdog
+
+    return _recorded("health_watchdog", lambda: run_watchdog().summary())
 
 
 def bank_sync() -> dict[str, Any]:
@@ -41,15 +43,23 @@ def bank_sync() -> dict[str, Any]:
 
 
 def subscription_renewals() -> dict[str, Any]:
-    return _recorded("subscription_renewals", _not_built_yet("the billing core"))
+    from app.billing.renewals import run_renewals
+    from app.db_types import utcnow
+
+    return _recorded("subscription_renewals", lambda: run_renewals(utcnow()))
 
 
 def trial_cleanup() -> dict[str, Any]:
-    return _recorded("trial_cleanup", _not_built_yet("the billing core"))
+    from app.billing.trials import end_expired_trials
+    from app.db_types import utcnow
+
+    return _recorded("trial_cleanup", lambda: end_expired_trials(utcnow()))
 
 
 def backups() -> dict[str, Any]:
-    return _recorded("backups", _not_built_yet("the operations capability"))
+    from app.ops.backup_job import run_backups
+
+    return _recorded("backups", lambda: run_backups().summary())
 
 
 def churn_analysis() -> dict[str, Any]:
@@ -61,15 +71,43 @@ def revenue_report() -> dict[str, Any]:
 
 
 def dunning() -> dict[str, Any]:
-    return _recorded("dunning", _not_built_yet("the billing core"))
+    from app.billing.dunning import run_dunning
+    from app.db_types import utcnow
+
+    return _recorded("dunning", lambda: run_dunning(utcnow()))
 
 
 def invoice_auto_send() -> dict[str, Any]:
-    return _recorded("invoice_auto_send", _not_built_yet("the billing core"))
+    from app.billing.reminders import run_invoice_auto_send
+    from app.db_types import utcnow
+
+    return _recorded("invoice_auto_send", lambda: run_invoice_auto_send(utcnow()))
 
 
 def accounting_sync() -> dict[str, Any]:
     return _recorded("accounting_sync", _not_built_yet("the accounting sync capability"))
+
+
+def webhook_delivery() -> dict[str, Any]:
+    def body() -> dict[str, Any]:
+        from app.access.delivery import deliver_due_webhooks
+
+        return deliver_due_webhooks()
+
+    return _recorded("webhook_delivery", body)
+
+
+def outbox_delivery() -> dict[str, Any]:
+    from app.notifications.delivery import deliver_due
+
+    return _recorded("outbox_delivery", lambda: deliver_due().summary())
+
+
+def alert_delivery() -> dict[str, Any]:
+    """Not scheduled: enqueued when an alert is raised, so Slack hears at once; the watchdog also sweeps."""
+    from app.ops.alerts import deliver_slack_due
+
+    return _recorded("alert_delivery", lambda: deliver_slack_due().summary())
 
 
 def stripe_events() -> dict[str, Any]:

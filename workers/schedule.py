@@ -41,6 +41,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         description="Watch Bitcoin, Ethereum and USDC addresses of open invoices.",
     ),
     ScheduledJob(
+        "outbox_delivery",
+        "workers.jobs.outbox_delivery",
+        interval=30,
+        # A big backlog can outlast the interval: runs overlap safely (each message is claimed once).
+        timeout=600,
+        description="Send queued email over SMTP with retries; hold it when no SMTP server is set.",
+    ),
+    ScheduledJob(
         "health_watchdog",
         "workers.jobs.health_watchdog",
         interval=120,
@@ -90,12 +98,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         "dunning",
         "workers.jobs.dunning",
         cron="0 9 * * *",
+        timeout=1800,  # per-row: ~100 subscriptions or invoices a second on a busy 2-core machine
         description="Retry failed payments and warn, then downgrade.",
     ),
     ScheduledJob(
         "invoice_auto_send",
         "workers.jobs.invoice_auto_send",
         cron="0 10 * * *",
+        timeout=1800,  # per-row: ~100 subscriptions or invoices a second on a busy 2-core machine
         description="Send open invoices with a pay link, and overdue reminders.",
     ),
     ScheduledJob(
@@ -112,6 +122,13 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         cron="0 23 * * *",
         timeout=1800,
         description="Send the day's invoices and payments to QuickBooks.",
+    ),
+    ScheduledJob(
+        "webhook_delivery",
+        "workers.jobs.webhook_delivery",
+        interval=30,
+        timeout=60,
+        description="POST due webhook events, signed, to the operator's product; retry with backoff.",
     ),
 )
 

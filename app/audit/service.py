@@ -29,7 +29,8 @@ def record_audit(
     """Adds an entry to the caller's transaction, so it commits (or rolls back) with the change."""
     if obj is not None:
         object_type = object_type or getattr(obj, "__audit_type__", None) or obj.__tablename__
-        db.session.flush([obj]) if getattr(obj, "id", None) is None else None
+        if getattr(obj, "id", None) is None:
+            db.session.flush()  # the object needs its id before the entry can name it
         object_id = object_id if object_id is not None else obj.id
     entry = AuditEntry(
         actor=actor or current_actor(),

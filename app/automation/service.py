@@ -7,11 +7,12 @@ from collections.abc import Callable
 from time import perf_counter
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.automation.models import JobRun, RunOutcome
 from app.db_types import utcnow
 from app.extensions import db
+from app.sqlite_support import begin_write
 
 
 def run_recorded(job_name: str, body: Callable[[], dict[str, Any] | None], *, rq_job_id: str | None = None) -> JobRun:
@@ -36,14 +37,24 @@ def run_recorded(job_name: str, body: Callable[[], dict[str, Any] | None], *, rq
 
 
 def _finish(run_id: int, started: float, outcome: RunOutcome, summary: dict, error: str | None) -> JobRun:
-    run = db.session.get(JobRun, run_id)
-    run.finished_at = utcnow()
-    run.duration_ms = int((perf_counter() - started) * 1000)
-    run.outcome = outcome
-    run.summary = summary
-    run.error = error
+    # End whatever the body left open, then take the write lock before anything (see begin_write): with two
+    # workers delivering mail, SQLite otherwise failed this update with "database is locked".
     db.session.commit()
-    return run
+    begin_write(db.session)
+    db.session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id)
+        .values(
+            finished_at=utcnow(),
+            duration_ms=int((perf_counter() - started) * 1000),
+            outcome=outcome,
+            summary=summary,
+            error=error,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.commit()
+    return db.session.get(JobRun, run_id, populate_existing=True)
 
 
 def recent_runs(job_name: str | None = None, limit: int = 20) -> list[JobRun]:

@@ -47,19 +47,21 @@ class LineInput:
 
 def next_number(name: str = "invoice") -> int:
     """Gap-free: the counter row is locked by the UPDATE until the caller's transaction ends."""
-    value = db.session.scalar(
-        update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-    )
+    return reserve_numbers(1, name).start
+
+
+def reserve_numbers(count: int, name: str = "invoice") -> range:
+    """`count` consecutive numbers in one UPDATE ... RETURNING (bulk renewals); gap-free as next_number is."""
+    advance = update(Counter).where(Counter.name == name).values(value=Counter.value + count).returning(Counter.value)
+    value = db.session.scalar(advance)
     if value is None:
         try:
             with db.session.begin_nested():
                 db.session.execute(insert(Counter).values(name=name, value=0))
         except IntegrityError:
             pass  # another transaction created it first
-        value = db.session.scalar(
-            update(Counter).where(Counter.name == name).values(value=Counter.value + 1).returning(Counter.value)
-        )
-    return int(value)
+        value = db.session.scalar(advance)
+    return range(int(value) - count + 1, int(value) + 1)
 
 
 def new_reference_code() -> str:

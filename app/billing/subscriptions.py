@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import select
+
 from app.access.events import emit_event
 from app.audit.service import record_audit
 from app.billing.invoices import LineInput, create_invoice
@@ -97,16 +99,20 @@ def invoice_for_period(
     sub: Subscription, start: datetime, end: datetime, *, actor: str, now: datetime | None = None
 ) -> Invoice:
     plan = sub.plan
-    label = f"{plan.name} ({start:%b %d, %Y} – {end:%b %d, %Y})"
     return create_invoice(
         sub.customer,
         plan.currency,
-        [LineInput(label, plan.amount_minor)],
+        [LineInput(period_label(plan.name, start, end), plan.amount_minor)],
         actor=actor,
         subscription=sub,
         period=(start, end),
         now=now,
     )
+
+
+def period_label(plan_name: str, start: datetime, end: datetime) -> str:
+    """The invoice line of a subscription period (bulk renewals write the same text)."""
+    return f"{plan_name} ({start:%b %d, %Y} – {end:%b %d, %Y})"
 
 
 def apply_paid_invoice(invoice: Invoice, *, actor: str) -> None:
@@ -169,3 +175,37 @@ def downgrade_to_free(sub: Subscription, *, actor: str, reason: str, now: dateti
     cancel_subscription(sub, actor=actor, reason=reason, now=now)
     free_sub, _ = start_subscription(sub.customer, free_plan(), actor=actor, now=now)
     return free_sub
+
+
+class SubscriptionExists(ValueError):
+    """The customer already has a live (not canceled) subscription."""
+
+    def __init__(self, existing: Subscription) -> None:
+        super().__init__(
+            f"customer {existing.customer.external_id!r} already has subscription {existing.id} "
+            f"({existing.plan.code}, {existing.status.value}); cancel it before starting another"
+        )
+        self.existing = existing
+
+
+class PlanNotAvailable(ValueError):
+    pass
+
+
+def subscribe(
+    customer: Customer, plan: Plan, *, actor: str, now: datetime | None = None
+) -> tuple[Subscription, Invoice | None]:
+    """start_subscription for callers that may retry (the API): one live subscription per customer, so sending the
+    same request twice never bills twice. The customer row is locked so two concurrent requests run in turn."""
+    if not plan.active:
+        raise PlanNotAvailable(f"plan {plan.code!r} is no longer offered")
+    db.session.scalar(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+    existing = db.session.scalar(
+        select(Subscription)
+        .where(Subscription.customer_id == customer.id, Subscription.status != SubscriptionStatus.CANCELED)
+        .order_by(Subscription.id.desc())
+        .limit(1)
+    )
+    if existing is not None:
+        raise SubscriptionExists(existing)
+    return start_subscription(customer, plan, actor=actor, now=now)

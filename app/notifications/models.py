@@ -20,6 +20,8 @@ class OutboxKind(enum.StrEnum):
 
 class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
+    #: claimed by a worker until next_attempt_at (its lease); a worker that dies leaves it to be claimed again
+    SENDING = "sending"
     SENT = "sent"
     #: gave up after the last retry; shown to the operator
     DEAD = "dead"
@@ -34,12 +36,14 @@ class OutboxMessage(db.Model):
     kind: Mapped[OutboxKind] = mapped_column(str_enum(OutboxKind, 24), nullable=False)
     #: one message per business event ("receipt:payment:42"): writing it twice keeps the first
     dedupe_key: Mapped[str] = mapped_column(String(200), unique=True, nullable=False)
-    #: for email: {"to", "subject", "template", "context", "attachments": [{"kind": "receipt_pdf", "id": 42}]}
+    #: for email: {"to", "subject", "template", "context", "attachments": [{"kind": "receipt_pdf", "payment_id": 42}]}
     payload: Mapped[dict] = mapped_column(JSON, nullable=False)
     status: Mapped[OutboxStatus] = mapped_column(
         str_enum(OutboxStatus, 16), nullable=False, default=OutboxStatus.PENDING
     )
+    #: delivery attempts so far; a claim counts as one (a worker may die after the message left)
     attempts: Mapped[int] = mapped_column(nullable=False, default=0)
+    #: when a pending message is due; for a sending one, when its claim lapses
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False, default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     #: for the customer timeline

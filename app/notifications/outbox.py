@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
+from app.notifications.dispatch import mark_email_queued
 from app.notifications.models import OutboxKind, OutboxMessage
 
 
@@ -46,4 +47,6 @@ def _queue(kind: OutboxKind, dedupe_key: str, payload: dict, customer_id: int | 
             db.session.add(message)
     except IntegrityError:
         return db.session.scalar(select(OutboxMessage).where(OutboxMessage.dedupe_key == dedupe_key))
+    if kind == OutboxKind.EMAIL:
+        mark_email_queued(db.session())  # a worker is woken when the caller commits (dispatch.py)
     return message

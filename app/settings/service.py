@@ -29,6 +29,27 @@ DEFAULTS: dict[str, Any] = {
     "bank.instructions": "Bank: First Demo Bank\nAccount name: Advancia Mini Demo Co.\nIBAN: GB33BUKB20201555555555\n"
     "BIC: BUKBGB22",
     "operator.alert_email": "operator@advancia.test",
+    # Operations (app/ops). Starting points from the seed's notifications.json: 500 ms response time, 99.9 % uptime.
+    "ops.response_time_threshold_ms": 500,
+    #: the watchdog needs this many consecutive results before it opens or resolves an incident (flap guard)
+    "ops.flap_threshold": 2,
+    "ops.uptime_target_percent": "99.9",
+    #: a job failing this many runs in a row raises an alert
+    "ops.job_failure_alert_threshold": 3,
+    "ops.alert_rate_limit_per_hour": 20,
+    #: the same alert kind and key raise one message per window
+    "ops.alert_dedupe_minutes": 60,
+    "ops.alert_email_enabled": True,
+    "ops.alert_slack_enabled": True,
+    "ops.queue_backlog_threshold": 100,
+    "ops.disk_free_min_percent": 10,
+    "ops.tls_expiry_warn_days": 14,
+    "ops.backup_max_age_hours": 26,
+    "ops.backup_retention_days": 30,
+    #: raw check results kept this long; the daily uptime rows are kept for good
+    "ops.check_results_retention_days": 14,
+    #: the operator's note on the public status page ("Scheduled maintenance Sunday 02:00-02:30 UTC")
+    "ops.status_note": "",
 }
 
 

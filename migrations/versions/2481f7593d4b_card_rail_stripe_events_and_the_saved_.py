@@ -1,7 +1,7 @@
 """card rail: stripe_events and the saved card on customers
 
 Revision ID: 2481f7593d4b
-Revises: cbfe074040f1
+Revises: 87e7571e20c1
 Create Date: 2026-11-25 18:12:49.165353
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '2481f7593d4b'
-down_revision = 'cbfe074040f1'
+down_revision = '87e7571e20c1'
 branch_labels = None
 depends_on = None
 

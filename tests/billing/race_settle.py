@@ -19,7 +19,7 @@ def main() -> None:
     with app.app_context():
         db.session.execute(db.text("SELECT 1"))  # connect before the start signal
         db.session.rollback()
-        redis = Redis.from_url(redis_url)
+        redis = Redis.from_url(redis_url, socket_timeout=None)  # blpop waits longer than the default
         redis.rpush(f"{start_key}:ready", "1")
         redis.blpop([start_key], timeout=30)
         result = settle_payment(

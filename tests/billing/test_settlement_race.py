@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from redis import Redis
 from sqlalchemy import func, select
 
 from app.billing.models import Invoice, InvoiceStatus
@@ -19,9 +20,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def race(app, redis):
+def race(app):
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         pytest.skip("row locks are PostgreSQL's; SQLite serialises writers and is not the production database")
+
+    # Racers can take several seconds to start on a busy machine: wait without redis-py's socket timeout.
+    redis = Redis.from_url(app.config["REDIS_URL"], socket_timeout=None)
 
     def run(invoice_id: int, first: tuple[str, int], second: tuple[str, int]) -> list[dict]:
         procs, keys = [], []

@@ -11,7 +11,7 @@ from app.payments.models import Payment
 from app.payments.stripe.events import process_received_events
 from app.payments.stripe.models import StripeEvent, StripeEventStatus
 from tests.e2e.conftest import screenshot
-from tests.factories import make_customer, make_plan, make_subscription
+from tests.factories import make_customer, make_plan, make_unpaid_subscription
 from tests.payments.stripe_helpers import books_snapshot
 
 pytestmark = pytest.mark.browser
@@ -30,7 +30,9 @@ def card_stack(app, live_server, stripe_fake):
 def test_a_customer_pays_by_card_in_the_browser_and_gets_access(live_server, page, db, card_stack, run_worker):
     fake = card_stack
     customer = make_customer(name="Ada Lovelace", email="ada@example.com")
-    sub, invoice = make_subscription(customer, make_plan(code="pro-monthly", amount_minor=4900, limits={"seats": 5}))
+    sub, invoice = make_unpaid_subscription(
+        customer, make_plan(code="pro-monthly", amount_minor=4900, limits={"seats": 5})
+    )
     assert entitlement_for(customer)["active"] is False
 
     page.goto(f"{live_server}/pay/{invoice.pay_token}/card")
@@ -69,7 +71,7 @@ def test_a_customer_pays_by_card_in_the_browser_and_gets_access(live_server, pag
 
 
 def test_the_card_page_fits_a_phone(live_server, phone_page, db, card_stack):
-    _, invoice = make_subscription()
+    _, invoice = make_unpaid_subscription()
     phone_page.goto(f"{live_server}/pay/{invoice.pay_token}/card")
     assert phone_page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(phone_page, "card-pay-phone")

@@ -32,3 +32,11 @@ def test_seed_demo_creates_the_operator_once(app, db):
     second = runner.invoke(args=["seed-demo", "--customers", "5", "--months", "2", "--if-empty"])
     assert "nothing to do" in second.output
     assert db.session.scalar(select(func.count()).select_from(User).where(User.role == Role.ADMIN)) == 1
+
+
+def test_the_published_demo_login_signs_in_through_the_form(app, db, client):
+    from app.demo.seed import DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD
+    from tests.conftest import login
+
+    app.test_cli_runner().invoke(args=["seed-demo", "--customers", "5", "--months", "2", "--if-empty"])
+    assert login(client, DEMO_OPERATOR_EMAIL, DEMO_OPERATOR_PASSWORD).headers["Location"] == "/"

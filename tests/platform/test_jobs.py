@@ -12,6 +12,7 @@ from workers.scheduler import register_schedule, scheduler_for
 
 EXPECTED_CADENCES = {
     "crypto_monitor": (30, None),
+    "outbox_delivery": (30, None),
     "health_watchdog": (120, None),
     "bank_sync": (None, "0 * * * *"),
     "subscription_renewals": (None, "0 2 * * *"),
@@ -22,6 +23,7 @@ EXPECTED_CADENCES = {
     "invoice_auto_send": (None, "0 10 * * *"),
     "accounting_sync": (None, "0 23 * * *"),
     "churn_analysis": (None, "0 6 * * 1"),
+    "webhook_delivery": (30, None),
     "stripe_sweep": (None, "30 * * * *"),
 }
 
@@ -57,18 +59,24 @@ def test_scheduled_jobs_run_on_a_real_worker_and_record_their_runs(app, db, run_
     scheduler = scheduler_for(app.config["REDIS_URL"])
     register_schedule(scheduler)
     # Interval jobs are due at once; the clock jobs wait for their hour.
+    enqueued_at = datetime.now(UTC).replace(tzinfo=None)
     scheduler.enqueue_jobs()
     result = run_worker()
     assert result.returncode == 0, result.stderr
     runs = db.session.scalars(select(JobRun).order_by(JobRun.job_name)).all()
-    assert [r.job_name for r in runs] == ["crypto_monitor", "health_watchdog"]
+    assert [r.job_name for r in runs] == ["crypto_monitor", "health_watchdog", "outbox_delivery", "webhook_delivery"]
     for run in runs:
-        assert run.outcome == RunOutcome.NOOP
-        assert run.summary["reason"].startswith("not built yet")
         assert run.rq_job_id and run.finished_at >= run.started_at and run.duration_ms >= 0
+    assert runs[0].outcome == RunOutcome.NOOP and runs[0].summary["reason"].startswith("not built yet")
+    # The watchdog is built: it ran its checks on the worker (tests/ops/ prove what they find).
+    assert runs[1].outcome == RunOutcome.SUCCEEDED and runs[1].summary["checks"] >= 10
+    # Built: with nothing due they succeed having sent nothing.
+    assert (runs[2].outcome, runs[2].summary) == (RunOutcome.SUCCEEDED, {"sent": 0, "accounting_waiting": 0})
+    assert runs[3].outcome == RunOutcome.SUCCEEDED and runs[3].summary == {"delivered": 0, "retrying": 0, "failed": 0}
     # They stay scheduled for their next run, not removed after running once.
+    # (Measured from the enqueue, not from now: how long the worker took does not matter.)
     next_times = dict((j.description, t) for j, t in scheduler.get_jobs(with_times=True))
-    assert next_times["crypto_monitor"] > datetime.now(UTC).replace(tzinfo=None) + timedelta(seconds=20)
+    assert next_times["crypto_monitor"] >= enqueued_at + timedelta(seconds=29)
 
 
 def test_run_now_from_the_automation_screen_runs_on_the_worker(operator_client, db, run_worker):
@@ -82,7 +90,7 @@ def test_run_now_from_the_automation_screen_runs_on_the_worker(operator_client, 
     assert response.status_code == 200 and "queued" in response.get_data(as_text=True)
     assert run_worker().returncode == 0
     runs = operator_client.get("/automation/runs").get_data(as_text=True)
-    assert "trial_cleanup" in runs and "not built yet" in runs
+    assert "trial_cleanup" in runs and "succeeded" in runs and "trials_ended: 0" in runs
 
 
 def test_a_failing_job_is_recorded_with_its_error_and_still_raises(app, db):

@@ -7,6 +7,35 @@ from tests.factories import make_user
 
 # Routes anyone may reach: signing in, the customer's own account, static files.
 PUBLIC_ENDPOINTS = {"static", "auth.login", "auth.login_totp", "auth.logout", "auth.account", "auth.two_factor"}
+# The JSON API: no session, a Bearer token instead (tests/api/test_auth.py walks every /api/v1 route for its 401).
+PUBLIC_ENDPOINTS |= {
+    "api.create_customer_route",
+    "api.list_customers",
+    "api.get_customer",
+    "api.get_entitlement",
+    "api.create_plan_route",
+    "api.list_plans",
+    "api.get_plan",
+    "api.create_subscription",
+    "api.list_subscriptions",
+    "api.get_subscription",
+    "api.create_invoice_route",
+    "api.list_invoices",
+    "api.get_invoice",
+    "api.record_payment",
+    "api.openapi_document",
+}
+# The customer's PDFs behind the pay-page token (the token is the key; only that invoice and its own payments;
+# drafts stay hidden; rate-limited): tests/billing/test_document_downloads.py.
+PUBLIC_ENDPOINTS |= {"documents.customer_invoice_pdf", "documents.customer_receipt_pdf"}
+# The customer's pay page: no login by design, the unguessable token in the URL is the key to one invoice.
+PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
+# The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
+PUBLIC_ENDPOINTS |= {"checkout.logo"}
+
+# Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
+# status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
+PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
 # Stripe calls this with no session; the Stripe-Signature header (HMAC of the raw body) is the authentication.
 PUBLIC_ENDPOINTS |= {"stripe_webhooks.receive"}
 # The customer's card payment under the pay link: the unguessable pay token is the key, as for the pay page.
@@ -75,10 +104,12 @@ def test_operator_reaches_every_area_from_the_navigation(operator_client):
         "Customers",
         "Invoices",
         "Payments",
+        "Plans",
         "Reconciliation",
         "Proofs",
         "Reports",
         "Automation",
+        "Outbox",
         "Status",
         "Settings",
     ):

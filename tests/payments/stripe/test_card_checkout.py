@@ -11,7 +11,7 @@ from app.payments.stripe.client import stripe_status
 from app.payments.stripe.events import process_received_events
 from app.payments.stripe.models import StripeEventStatus
 from tests.conftest import csrf_from
-from tests.factories import make_invoice, make_subscription
+from tests.factories import make_invoice, make_unpaid_subscription
 from tests.fakes.stripe_state import card_fee
 from tests.payments.stripe_helpers import books_snapshot, deliver_new, event_rows, pay_checkout
 
@@ -22,7 +22,7 @@ def _reload(db, model, id_):
 
 
 def test_paying_by_card_settles_the_invoice_saves_the_card_and_turns_the_entitlement_on(client, db, stripe_fake):
-    sub, invoice = make_subscription()
+    sub, invoice = make_unpaid_subscription()
     assert entitlement_for(sub.customer)["active"] is False
     session, events = pay_checkout(client, stripe_fake, invoice, save_card=True)
 

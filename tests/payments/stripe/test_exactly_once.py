@@ -19,7 +19,7 @@ from app.payments.models import Payment
 from app.payments.stripe.events import process_received_events
 from app.payments.stripe.models import StripeEventStatus
 from app.queues import get_queue
-from tests.factories import make_invoice, make_subscription
+from tests.factories import make_invoice, make_unpaid_subscription
 from tests.payments.stripe_helpers import event_rows, paid_by_card, pay_checkout, post_event, process_all
 
 
@@ -68,7 +68,7 @@ def test_a_duplicate_storm_processed_by_two_racing_workers_settles_each_invoice_
 
 
 def test_a_late_failure_event_after_the_success_does_not_start_dunning(client, db, stripe_fake):
-    sub, first = make_subscription(now=utcnow() - timedelta(days=32))
+    sub, first = make_unpaid_subscription(now=utcnow() - timedelta(days=32))
     paid_by_card(client, stripe_fake, first)
     process_all(client, stripe_fake)
     db.session.rollback()

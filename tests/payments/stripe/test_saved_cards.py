@@ -13,13 +13,13 @@ from app.customers.models import Customer
 from app.db_types import utcnow
 from app.payments.stripe.charges import ChargeOutcome, charge_saved_card
 from tests.conftest import csrf_from
-from tests.factories import make_invoice, make_subscription
+from tests.factories import make_invoice, make_unpaid_subscription
 from tests.payments.stripe_helpers import books_snapshot, paid_by_card, process_all
 
 
 def _subscriber_with_a_saved_card(client, db, fake):
     """Subscribed 32 days ago, first month paid by card and the card kept: the renewal is due."""
-    sub, first = make_subscription(now=utcnow() - timedelta(days=32))
+    sub, first = make_unpaid_subscription(now=utcnow() - timedelta(days=32))
     paid_by_card(client, fake, first, save_card=True)
     process_all(client, fake)
     db.session.rollback()

@@ -1,0 +1,1 @@
+"""Operations: health checks, the watchdog, incidents, alerts, the public status page and backups."""
