@@ -56,6 +56,7 @@ def _import_models() -> None:
     from app.notifications import models as _notifications  # noqa: F401
     from app.ops import models as _ops  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
+    from app.payments.stripe import models as _stripe  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
 
 
@@ -110,3 +111,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (customers_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
         app.register_blueprint(bp)
+
+    from app.payments.stripe.web import register_card_rail
+
+    register_card_rail(app)

@@ -377,3 +377,28 @@ def fresh_reads(app, monkeypatch):
         return response
 
     monkeypatch.setattr(IsolatedClient, "open", open_)
+
+
+@pytest.fixture
+def stripe_fake(app):
+    """The loopback Stripe (tests/fakes/stripe_server.py) with the app and its worker processes pointed at it."""
+    from tests.fakes.stripe_server import FakeStripe
+
+    fake = FakeStripe()
+    settings = {
+        "STRIPE_SECRET_KEY": fake.api_key,
+        "STRIPE_WEBHOOK_SECRET": fake.webhook_secret,
+        "STRIPE_API_BASE": fake.start(),
+    }
+    saved_config = {key: app.config.get(key) for key in settings}
+    saved_env = {key: os.environ.get(key) for key in settings}
+    app.config.update(settings)
+    os.environ.update(settings)  # `rq worker` subprocesses build their app from the environment
+    yield fake
+    app.config.update(saved_config)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    fake.stop()

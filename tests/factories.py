@@ -175,3 +175,14 @@ def make_manual_payment(
     )
     db.session.commit()
     return result.payment
+
+
+def make_unpaid_subscription(customer=None, plan=None, *, now=None):
+    """A subscription and its first invoice, still open, on a paid plan without trial: (sub, invoice)."""
+    from app.billing.subscriptions import start_subscription
+
+    customer = customer or make_customer()
+    plan = plan or make_plan()
+    sub, invoice = start_subscription(customer, plan, actor="test", now=now)
+    db.session.commit()
+    return sub, invoice

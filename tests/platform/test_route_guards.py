@@ -36,6 +36,10 @@ PUBLIC_ENDPOINTS |= {"checkout.logo"}
 # Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
 # status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
 PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
+# Stripe calls this with no session; the Stripe-Signature header (HMAC of the raw body) is the authentication.
+PUBLIC_ENDPOINTS |= {"stripe_webhooks.receive"}
+# The customer's card payment under the pay link: the unguessable pay token is the key, as for the pay page.
+PUBLIC_ENDPOINTS |= {"card_checkout.card_page", "card_checkout.start", "card_checkout.returned", "card_checkout.manage"}
 
 
 def _admin_routes(app):
