@@ -28,6 +28,9 @@ OPTIONS: tuple[PayOption, ...] = (
     PayOption("cash", "Cash", "checkout/partials/_option_cash.html", ("cash",)),
 )
 
+#: offered only when Stripe keys are configured (app.payments.stripe.client.card_rail_enabled)
+CARD_OPTION = PayOption("card", "Card", "checkout/partials/_card.html", ("card",))
+
 _BANK_TITLES = {"bank_transfer": "Bank transfer", "wire": "Wire", "ach": "ACH"}
 
 
@@ -37,6 +40,10 @@ def pay_options(invoice: Invoice) -> list[tuple[PayOption, tuple[str, ...]]]:
     if not get_setting("bank.instructions").strip():
         enabled -= {"bank_transfer", "wire", "ach"}  # no account to send money to: do not offer it
     result = []
+    from app.payments.stripe.client import card_rail_enabled
+
+    if "card" in enabled and card_rail_enabled():
+        result.append((CARD_OPTION, ("card",)))
     for option in OPTIONS:
         rails = tuple(r for r in option.rails if r in enabled)
         if rails:

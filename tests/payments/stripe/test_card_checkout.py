@@ -200,3 +200,18 @@ def test_the_payment_is_kept_once_per_payment_intent(client, db, stripe_fake):
         client.get(f"/pay/{invoice.pay_token}/card/return?session_id={session['id']}")
     db.session.rollback()
     assert len(db.session.scalars(select(Payment)).all()) == 1
+
+
+def test_the_pay_page_offers_card_only_when_stripe_is_configured(app, client, db):
+    from tests.factories import make_invoice
+
+    invoice = make_invoice(amount_minor=4900)
+    assert "by card" not in client.get(f"/pay/{invoice.pay_token}").get_data(as_text=True)
+
+
+def test_the_pay_page_offers_card_with_stripe_configured(app, client, db, stripe_fake):
+    from tests.factories import make_invoice
+
+    invoice = make_invoice(amount_minor=4900)
+    page = client.get(f"/pay/{invoice.pay_token}").get_data(as_text=True)
+    assert "Pay $49.00 by card" in page and f"/pay/{invoice.pay_token}/card" in page
