@@ -56,6 +56,7 @@ def _import_models() -> None:
     from app.notifications import models as _notifications  # noqa: F401
     from app.ops import models as _ops  # noqa: F401
     from app.payments import models as _payments  # noqa: F401
+    from app.payments.stripe import models as _stripe  # noqa: F401
     from app.settings import models as _settings  # noqa: F401
 
 
@@ -80,6 +81,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, dashboard_bp, automation_bp, shell_bp):
         app.register_blueprint(bp)
+
     from app.access.views import bp as access_bp
     from app.api.views import bp as api_bp
 
@@ -99,3 +101,17 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(ops_public_bp)
     app.register_blueprint(ops_bp)
     app.register_blueprint(ops_cli_bp)
+
+    from app.billing.plan_views import bp as plans_bp
+    from app.billing.views import bp as billing_bp
+    from app.checkout.views import bp as checkout_bp
+    from app.customers.views import bp as customers_bp
+    from app.payments.views import bp as payments_bp
+    from app.settings.views import bp as settings_bp
+
+    for bp in (customers_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
+        app.register_blueprint(bp)
+
+    from app.payments.stripe.web import register_card_rail
+
+    register_card_rail(app)

@@ -115,6 +115,13 @@ def flask_config(settings: Settings) -> dict:
         "RATELIMIT_KEY_PREFIX": "advancia-limits",
         "LOGIN_RATE_LIMIT": env_str("LOGIN_RATE_LIMIT", "10 per minute"),
         "MAX_CONTENT_LENGTH": env_int("MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
+        # The card rail (app/payments/stripe): hidden unless both keys are set; STRIPE_API_BASE points the official
+        # library at another address (the tests' loopback stand-in).
+        "STRIPE_SECRET_KEY": env_str("STRIPE_SECRET_KEY"),
+        "STRIPE_WEBHOOK_SECRET": env_str("STRIPE_WEBHOOK_SECRET"),
+        "STRIPE_API_BASE": env_str("STRIPE_API_BASE"),
+        # Wait for the disk on every stored webhook event (see app/payments/stripe/events.py: _insert_on_postgres).
+        "STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT": env_bool("STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT"),
         **mail_config(),
     }
 

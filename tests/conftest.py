@@ -347,3 +347,58 @@ def smtp_server(app, _smtp_controller, monkeypatch) -> SmtpServer:
     monkeypatch.setitem(app.config, "SMTP_STARTTLS", False)
     monkeypatch.setitem(app.config, "SMTP_SSL", False)
     return SmtpServer("127.0.0.1", controller.port, sink)
+
+
+@pytest.fixture(autouse=True)
+def _uploads_in_a_temp_dir(request, tmp_path):
+    """Uploaded files (payment scans, the logo) go to this test's own folder, never the checkout's instance/."""
+    if "app" not in request.fixturenames:
+        yield
+        return
+    app = request.getfixturevalue("app")
+    app.config["UPLOADS_DIR"] = str(tmp_path / "uploads")
+    yield
+    app.config.pop("UPLOADS_DIR", None)
+
+
+@pytest.fixture
+def fresh_reads(app, monkeypatch):
+    """After each client request, end the test's own transaction, so its next read sees what the request committed.
+
+    PostgreSQL (read committed) does this by itself; SQLite in WAL mode keeps showing a transaction the snapshot it
+    started with. Use with `pytestmark = pytest.mark.usefixtures("fresh_reads")`."""
+    from app.extensions import db
+
+    request_then_end_transaction = IsolatedClient.open
+
+    def open_(self, *args, **kwargs):
+        response = request_then_end_transaction(self, *args, **kwargs)
+        db.session.commit()
+        return response
+
+    monkeypatch.setattr(IsolatedClient, "open", open_)
+
+
+@pytest.fixture
+def stripe_fake(app):
+    """The loopback Stripe (tests/fakes/stripe_server.py) with the app and its worker processes pointed at it."""
+    from tests.fakes.stripe_server import FakeStripe
+
+    fake = FakeStripe()
+    settings = {
+        "STRIPE_SECRET_KEY": fake.api_key,
+        "STRIPE_WEBHOOK_SECRET": fake.webhook_secret,
+        "STRIPE_API_BASE": fake.start(),
+    }
+    saved_config = {key: app.config.get(key) for key in settings}
+    saved_env = {key: os.environ.get(key) for key in settings}
+    app.config.update(settings)
+    os.environ.update(settings)  # `rq worker` subprocesses build their app from the environment
+    yield fake
+    app.config.update(saved_config)
+    for key, value in saved_env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    fake.stop()

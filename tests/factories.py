@@ -162,3 +162,27 @@ def make_subscription(customer=None, plan=None, *, now=None, paid: bool = True):
         pay_in_cash(invoice)
         db.session.refresh(sub)
     return sub
+
+
+def make_manual_payment(
+    invoice, amount: str, *, reference: str | None = None, method: str = "cash", actor: str = "test"
+):
+    """A payment recorded through the manual rail (and so through settlement), committed."""
+    from app.payments.manual import ManualPayment, record_manual_payment
+
+    result = record_manual_payment(
+        invoice.id, ManualPayment(method=method, amount=amount, reference=reference or f"REF-{next(_seq)}"), actor=actor
+    )
+    db.session.commit()
+    return result.payment
+
+
+def make_unpaid_subscription(customer=None, plan=None, *, now=None):
+    """A subscription and its first invoice, still open, on a paid plan without trial: (sub, invoice)."""
+    from app.billing.subscriptions import start_subscription
+
+    customer = customer or make_customer()
+    plan = plan or make_plan()
+    sub, invoice = start_subscription(customer, plan, actor="test", now=now)
+    db.session.commit()
+    return sub, invoice

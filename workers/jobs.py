@@ -108,3 +108,16 @@ def alert_delivery() -> dict[str, Any]:
     from app.ops.alerts import deliver_slack_due
 
     return _recorded("alert_delivery", lambda: deliver_slack_due().summary())
+
+
+def stripe_events() -> dict[str, Any]:
+    """Queued by POST /webhooks/stripe (one job per burst): processes every stored event still waiting."""
+    from app.payments.stripe.events import process_received_events
+
+    return _recorded("stripe_events", process_received_events)
+
+
+def stripe_sweep() -> dict[str, Any]:
+    from app.payments.stripe.sweep import sweep_stripe
+
+    return _recorded("stripe_sweep", sweep_stripe)

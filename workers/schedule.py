@@ -109,6 +109,14 @@ SCHEDULE: tuple[ScheduledJob, ...] = (
         description="Send open invoices with a pay link, and overdue reminders.",
     ),
     ScheduledJob(
+        "stripe_sweep",
+        "workers.jobs.stripe_sweep",
+        # half past, away from bank_sync's top of the hour
+        cron="30 * * * *",
+        timeout=900,
+        description="Ask Stripe for recent card payments and refunds; book any whose webhook never arrived.",
+    ),
+    ScheduledJob(
         "accounting_sync",
         "workers.jobs.accounting_sync",
         cron="0 23 * * *",

@@ -1,7 +1,7 @@
 """The one place renewals and dunning retries ask the card rail to charge a saved card.
 
-The Stripe capability replaces the body of `charge_card_on_file`; until then no card is charged and every
-caller treats the invoice as one the customer pays from its pay link.
+The card rail (app/payments/stripe/charges.py) does the charging; without Stripe keys or a saved card nothing is
+charged and the caller treats the invoice as one the customer pays from its pay link.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from app.billing.models import Invoice
 
 #: why no card was charged, reported in the jobs' summaries so the automation screen says it plainly
-CARD_RAIL_UNAVAILABLE = "card rail not built yet"
+CARD_RAIL_UNAVAILABLE = "no saved card, or the card rail is not configured"
 
 
 class ChargeOutcome(enum.StrEnum):
@@ -33,7 +33,8 @@ class ChargeAttempt:
 
 
 def has_card_on_file(stripe_customer_id: str | None) -> bool:
-    """A customer the card rail knows; renewals route these through the per-row path so the hook sees them."""
+    """A customer the card rail knows; renewals route these through the per-row path so the hook sees them
+    (the rail itself checks for a saved payment method and says so when there is none)."""
     return bool(stripe_customer_id)
 
 
@@ -43,4 +44,10 @@ def charge_card_on_file(invoice: Invoice) -> ChargeAttempt | None:
     Returns None when no charge was attempted (see `CARD_RAIL_UNAVAILABLE`), otherwise the attempt; a
     succeeded attempt has already settled the invoice in the caller's transaction.
     """
-    return None
+    from app.payments.stripe.charges import ChargeOutcome as Card
+    from app.payments.stripe.charges import charge_saved_card
+
+    result = charge_saved_card(invoice)
+    if result.outcome == Card.NOT_ATTEMPTED:
+        return None
+    return ChargeAttempt(ChargeOutcome(result.outcome.value), result.rail_payment_id, result.failure_reason)

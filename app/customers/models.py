@@ -31,6 +31,8 @@ class Customer(db.Model):
     credit_balance_minor: Mapped[int] = mapped_column(nullable=False, default=0)
     #: the Stripe customer id once the card rail has seen them
     stripe_customer_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: the saved card (pm_...) that renewals and dunning charge off-session; set when the customer saves one
+    stripe_payment_method_id: Mapped[str | None] = mapped_column(String(64))
     #: the sign-in account of the customer, when they have one
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False, index=True)

@@ -10,24 +10,6 @@ bp = Blueprint("shell", __name__)
 
 #: area slug -> (title, what the operator will do there, the capability that brings it)
 PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
-    "customers": (
-        "Customers",
-        "Search customers, open one to see its timeline of invoices, payments, emails and "
-        "audit entries, its subscription and credit balance.",
-        "Billing core",
-    ),
-    "invoices": (
-        "Invoices",
-        "Open, overdue, paid and expired invoices with inline actions: send, void, mark "
-        "uncollectible, refund, record a payment.",
-        "Billing core",
-    ),
-    "payments": (
-        "Payments",
-        "Every payment on every rail (card, crypto, bank, cash) with its fee, exchange rate "
-        "and settlement into the ledger.",
-        "Billing core and the payment rails",
-    ),
     "reconciliation": (
         "Reconciliation",
         "Bank and wire transactions from Plaid matched to invoices by reference code, and the ones that need your eye.",
@@ -39,18 +21,11 @@ PLANNED_AREAS: dict[str, tuple[str, str, str]] = {
         "Payment proofs",
     ),
     "reports": ("Reports", "MRR, ARR, churn, LTV and cohort charts; the daily revenue report.", "SaaS metrics"),
-    "settings": (
-        "Settings",
-        "Business details, payment rails, email, dunning schedule, API tokens and outbound webhooks.",
-        "Billing core",
-    ),
 }
 
 
 #: screens of a planned area that are already built, linked from its page: area -> [(label, endpoint)]
-AVAILABLE_NOW: dict[str, list[tuple[str, str]]] = {
-    "settings": [("API tokens", "access.api_tokens"), ("Webhooks", "access.webhooks")],
-}
+AVAILABLE_NOW: dict[str, list[tuple[str, str]]] = {}
 
 
 @bp.route("/<any(" + ",".join(PLANNED_AREAS) + "):area>")

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from app.access.models import WebhookDelivery, WebhookEndpoint
 from app.audit.models import AuditEntry
+from app.billing.card_on_file import CARD_RAIL_UNAVAILABLE
 from app.billing.models import Invoice, InvoiceStatus, SubscriptionStatus
 from app.billing.renewals import run_renewals
 from app.billing.subscriptions import cancel_subscription, invoice_for_period
@@ -153,7 +154,7 @@ def test_a_card_on_file_goes_to_the_card_hook_which_says_it_is_not_built(db):
 
     summary = run_renewals(RENEWAL_RUN)
 
-    assert summary["card_not_charged"] == 1 and summary["card_not_charged_reason"] == "card rail not built yet"
+    assert summary["card_not_charged"] == 1 and summary["card_not_charged_reason"] == CARD_RAIL_UNAVAILABLE
     assert summary["past_due"] == 1
 
 

@@ -20,7 +20,7 @@ def test_operator_signs_in_and_sees_the_dashboard_in_a_browser(live_server, page
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server}/")
     assert page.locator("h1").inner_text() == "Today"
-    assert page.locator("nav[aria-label=Main] a").count() == 11
+    assert page.locator("nav[aria-label=Main] a").count() == 12
     screenshot(page, "dashboard")
 
     page.click("text=Automation")

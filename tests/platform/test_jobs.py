@@ -24,6 +24,7 @@ EXPECTED_CADENCES = {
     "accounting_sync": (None, "0 23 * * *"),
     "churn_analysis": (None, "0 6 * * 1"),
     "webhook_delivery": (30, None),
+    "stripe_sweep": (None, "30 * * * *"),
 }
 
 

@@ -28,10 +28,18 @@ PUBLIC_ENDPOINTS |= {
 # The customer's PDFs behind the pay-page token (the token is the key; only that invoice and its own payments;
 # drafts stay hidden; rate-limited): tests/billing/test_document_downloads.py.
 PUBLIC_ENDPOINTS |= {"documents.customer_invoice_pdf", "documents.customer_receipt_pdf"}
+# The customer's pay page: no login by design, the unguessable token in the URL is the key to one invoice.
+PUBLIC_ENDPOINTS |= {"checkout.pay_page"}
+# The business logo shown on that page (a PNG/JPEG the operator uploaded, checked by content).
+PUBLIC_ENDPOINTS |= {"checkout.logo"}
 
 # Operations: monitors poll /api/health (statuses and latencies only, no versions or secrets); customers read the
 # status page and its JSON (app/ops/public_views.py PUBLIC gives each reason).
 PUBLIC_ENDPOINTS |= {"ops_public.health", "ops_public.status_page", "ops_public.status_json"}
+# Stripe calls this with no session; the Stripe-Signature header (HMAC of the raw body) is the authentication.
+PUBLIC_ENDPOINTS |= {"stripe_webhooks.receive"}
+# The customer's card payment under the pay link: the unguessable pay token is the key, as for the pay page.
+PUBLIC_ENDPOINTS |= {"card_checkout.card_page", "card_checkout.start", "card_checkout.returned", "card_checkout.manage"}
 
 
 def _admin_routes(app):
@@ -96,6 +104,7 @@ def test_operator_reaches_every_area_from_the_navigation(operator_client):
         "Customers",
         "Invoices",
         "Payments",
+        "Plans",
         "Reconciliation",
         "Proofs",
         "Reports",
