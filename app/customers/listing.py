@@ -41,13 +41,23 @@ def _shown_subscription_id():
     )
 
 
-def search_customers(query: str = "", number: int = 1, per_page: int = PER_PAGE) -> Page[CustomerRow]:
+def search_customers(
+    query: str = "",
+    number: int = 1,
+    per_page: int = PER_PAGE,
+    *,
+    subscription_status: SubscriptionStatus | None = None,
+) -> Page[CustomerRow]:
+    """`subscription_status` keeps customers whose shown subscription has that status (the dashboard links to
+    past_due and trialing)."""
     stmt = (
         select(Customer, Subscription, Plan)
         .outerjoin(Subscription, Subscription.id == _shown_subscription_id())
         .outerjoin(Plan, Plan.id == Subscription.plan_id)
         .order_by(Customer.created_at.desc(), Customer.id.desc())
     )
+    if subscription_status is not None:
+        stmt = stmt.where(Subscription.status == subscription_status)
     query = query.strip()
     if query:
         pattern = _like_pattern(query)

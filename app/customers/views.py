@@ -6,6 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from app.audit.service import current_actor
 from app.auth.guards import admin_required
+from app.billing.models import SubscriptionStatus
 from app.customers.forms import NewCustomerForm
 from app.customers.listing import search_customers
 from app.customers.models import Customer
@@ -23,8 +24,20 @@ bp = Blueprint("customers", __name__, url_prefix="/customers")
 @admin_required
 def index():
     query = request.args.get("q", "").strip()[:200]
-    page = search_customers(query, page_number(request.args.get("page")))
-    return render_page_or_fragment("customers/index.html", "customers/partials/_results.html", page=page, q=query)
+    status = _subscription_filter(request.args.get("subscription"))
+    page = search_customers(query, page_number(request.args.get("page")), subscription_status=status)
+    return render_page_or_fragment(
+        "customers/index.html", "customers/partials/_results.html", page=page, q=query, subscription=status
+    )
+
+
+def _subscription_filter(raw: str | None) -> SubscriptionStatus | None:
+    if not raw:
+        return None
+    try:
+        return SubscriptionStatus(raw)
+    except ValueError:
+        abort(400, description=f"subscription must be one of {', '.join(s.value for s in SubscriptionStatus)}")
 
 
 @bp.route("/new", methods=["GET", "POST"])
