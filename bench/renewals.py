@@ -9,7 +9,7 @@ subscriptions whose period has ended with bulk inserts, then, at one fixed `now`
   3. the bulk path on `--subscriptions` fresh subscriptions, RSS sampled during the run and after each batch;
   4. the same run again, which must create nothing;
 then proves the books (app.ledger.service.check_books) and drops the database. Prints a report and writes it as
-JSON to bench/results/renewals-<time>.json. bench/README-renewals.md holds the last figures.
+JSON to bench/results/renewals-<time>.json. bench/README.md (Renewal benchmark) holds the last figures.
 """
 
 from __future__ import annotations
