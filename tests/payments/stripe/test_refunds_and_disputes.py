@@ -183,3 +183,20 @@ def test_refunds_of_a_payment_that_is_not_ours_are_kept_as_unmatched(client, db,
     assert row.status == StripeEventStatus.UNMATCHED
     assert "pi_elsewhere, which is not a payment in our books" in row.result
     assert db.session.scalar(select(Refund)) is None
+
+
+def test_the_invoice_page_loads_the_card_refund_form_and_shows_a_dispute(operator_client, db, stripe_fake):
+    payment = _card_payment(operator_client, db, stripe_fake)
+    page = operator_client.get(f"/invoices/{payment.invoice_id}").get_data(as_text=True)
+    assert f'hx-get="/payments/{payment.id}/card-refund"' in page
+    db.session.rollback()
+    payment = _payment(db, payment.id)
+    payment.disputed, payment.dispute_due_by = True, datetime(2030, 1, 2, 12, tzinfo=UTC)
+    db.session.commit()
+    page = operator_client.get(f"/invoices/{payment.invoice_id}").get_data(as_text=True)
+    assert "evidence due Jan 2" in page
+
+
+def test_settings_say_why_cards_are_off_and_payments_link_the_stripe_events(operator_client, db):
+    assert "Card payments off" in operator_client.get("/settings").get_data(as_text=True)
+    assert 'href="/payments/stripe-events"' in operator_client.get("/payments").get_data(as_text=True)
