@@ -183,8 +183,8 @@ class GunicornServer:
             try:
                 if requests.get(f"{self.base_url}/login", timeout=2).status_code == 200:
                     return
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or the worker's first request (app import, warm-up) is still running
             time.sleep(0.1)
         raise BenchError(f"gunicorn did not answer within {timeout:.0f} s:\n{self._error_log_tail()}")
 

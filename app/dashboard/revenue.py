@@ -6,7 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from app.billing.models import Interval, Plan, Subscription, SubscriptionStatus
 from app.dashboard.service import in_currency_order
@@ -78,19 +78,16 @@ def collected_by_month(months: list[datetime], now: datetime) -> dict[str, list[
     before_next = [(LedgerTransaction.posted_at < start, i) for i, start in enumerate(months[1:])]
     bucket = case(*before_next, else_=len(months) - 1)
     wanted = [*COLLECTED_LINES, *GIVEN_BACK_LINES]
-    line = case(
-        *(((LedgerTransaction.kind == kind) & (LedgerEntry.account == account), 1) for kind, account in wanted),
-        else_=0,
-    )
     lines = (
         select(LedgerEntry.currency, bucket.label("month"), LedgerEntry.amount_minor)
         .join(LedgerTransaction, LedgerTransaction.id == LedgerEntry.transaction_id)
         .where(
             LedgerTransaction.posted_at >= months[0],
             LedgerTransaction.posted_at <= now,
-            LedgerTransaction.kind.in_({kind for kind, _ in wanted}),
-            LedgerEntry.account.in_({account for _, account in wanted}),
-            line == 1,
+            # implied by the pairs below; spelled out so the planner can use them
+            LedgerTransaction.kind.in_(sorted({kind for kind, _ in wanted})),
+            LedgerEntry.account.in_(sorted({account for _, account in wanted})),
+            or_(*(and_(LedgerTransaction.kind == kind, LedgerEntry.account == account) for kind, account in wanted)),
         )
         .subquery()
     )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from app.auth.models import Role, User
 from app.extensions import db
@@ -50,9 +50,15 @@ def seed_demo_data(options: DemoOptions, progress: Callable[[str], None] | None 
     report["operator"] = f"{DEMO_OPERATOR_EMAIL} / {DEMO_OPERATOR_PASSWORD}"
     if db.session.scalar(select(func.count()).select_from(Customer)):
         report["business"] = "customers already present; no demo business added"
-    else:
-        report.update(_seed_business(rng, options, progress))
+        db.session.commit()
+        return report
+    report.update(_seed_business(rng, options, progress))
     db.session.commit()
+    if db.engine.dialect.name == "postgresql":
+        # Fresh statistics for the planner: until autovacuum gets round to it, the dashboard's queries would be
+        # planned for empty tables.
+        db.session.execute(text("ANALYZE"))
+        db.session.commit()
     return report
 
 
