@@ -5,7 +5,8 @@ rate at which one rq worker processes the stored events.
                                               [--rounds 3] [--payments 500] [--postgres-server URL]
                                               [--synchronous-commit]
 
-Figures and method: bench/README.md (stripe_webhooks.py). Results also go to bench/results/stripe_webhooks-<UTC time>.json.
+Figures and method: bench/README.md (stripe_webhooks.py).
+Results also go to bench/results/stripe_webhooks-<UTC time>.json.
 """
 
 from __future__ import annotations
