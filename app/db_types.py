@@ -57,7 +57,20 @@ class BaseUnits(TypeDecorator):
             return None
         if not isinstance(value, int) or isinstance(value, bool):
             raise ValueError("base-unit amounts are integers")
+        if dialect.name == "sqlite" and -(2**63) <= value < 2**63:
+            return value  # a Decimal would reach SQLite as a float and lose digits; a 64-bit int is exact
         return Decimal(value)
+
+    def bind_processor(self, dialect):  # noqa: ANN001
+        if dialect.name == "sqlite":  # pass the int through untouched (Numeric's own processor makes it a float)
+            return lambda value: self.process_bind_param(value, dialect)
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect, coltype):  # noqa: ANN001
+        # SQLite's NUMERIC column keeps 64-bit integers exactly, but SQLAlchemy's Numeric reads them through a float.
+        if dialect.name == "sqlite":
+            return lambda value: None if value is None else int(value)
+        return super().result_processor(dialect, coltype)
 
     def process_result_value(self, value, dialect):  # noqa: ANN001
         return None if value is None else int(value)

@@ -67,3 +67,29 @@ def test_money_refuses_mixing_currencies_and_floats():
     with pytest.raises(MoneyError):
         Money(1.5, "USD")  # type: ignore[arg-type]
     assert str(Money.parse("19.99", "USD")) == "$19.99"
+
+
+def test_wei_amounts_survive_the_database_exactly(db):
+    from sqlalchemy import select
+
+    from app.payments.models import Payment, PaymentStatus, Rail
+    from tests.factories import make_invoice
+
+    invoice = make_invoice(amount_minor=4900)
+    wei = 20999130036041365  # a float would store ...364
+    db.session.add(
+        Payment(
+            invoice_id=invoice.id,
+            customer_id=invoice.customer_id,
+            rail=Rail.ETH,
+            rail_payment_id="0xabc:0",
+            status=PaymentStatus.SETTLED,
+            amount_received_minor=wei,
+            currency_received="ETH",
+            amount_minor=4900,
+            currency="USD",
+        )
+    )
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(select(Payment.amount_received_minor)) == wei
