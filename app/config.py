@@ -122,6 +122,9 @@ def flask_config(settings: Settings) -> dict:
         "STRIPE_API_BASE": env_str("STRIPE_API_BASE"),
         # Wait for the disk on every stored webhook event (see app/payments/stripe/events.py: _insert_on_postgres).
         "STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT": env_bool("STRIPE_WEBHOOK_SYNCHRONOUS_COMMIT"),
+        # How long a drain job keeps looking for stored events before it ends; the web side asks Redis for a new
+        # drain job at most every half of it (app/payments/stripe/events.py: request_processing).
+        "STRIPE_DRAIN_SETTLE_MS": env_int("STRIPE_DRAIN_SETTLE_MS", 1000),
         **mail_config(),
     }
 

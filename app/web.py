@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 
 from app.money import format_money
 
@@ -19,7 +20,19 @@ SECURITY_HEADERS = {
 }
 
 
+class CookieSessionExceptWebhooks(SecureCookieSessionInterface):
+    """Signed webhooks carry no cookie and get none: no session is opened for them (it cost a tenth of the hottest
+    route's CPU), and code that tried to write one would fail loudly (Flask's null session)."""
+
+    def open_session(self, app: Flask, request):  # noqa: ANN001, ANN201
+        if request.path.startswith("/webhooks/"):
+            return self.null_session_class()
+        return super().open_session(app, request)
+
+
 def register_web_hooks(app: Flask) -> None:
+    app.session_interface = CookieSessionExceptWebhooks()
+
     @app.after_request
     def add_security_headers(response):
         for name, value in SECURITY_HEADERS.items():

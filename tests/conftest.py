@@ -94,6 +94,9 @@ def app(database_url, redis_url, tmp_path_factory):
         ADVANCIA_INSTANCE_DIR=str(instance),
         SECRET_KEY="test-secret-key",
         ADVANCIA_ENV="test",
+        # drain jobs end as soon as the queue is empty (tests/payments/stripe/test_webhook_receiving.py checks the
+        # settle time with its own value)
+        STRIPE_DRAIN_SETTLE_MS="0",
     )
     from app import create_app
     from app.extensions import db

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,8 @@ TOLERANCE_SECONDS = 300
 #: set while a drain job is queued, so a burst of webhooks queues one job, not one per event
 DRAIN_FLAG = "advancia:stripe-events:drain-queued"
 DRAIN_FLAG_SECONDS = 300
+#: when this process last knew a drain job had not started yet (time.monotonic()); see request_processing
+_drain_waiting_seen_at = float("-inf")
 #: the sweep runs these again; an event that keeps failing stays failed for the operator
 MAX_AUTOMATIC_ATTEMPTS = 5
 #: Stripe reads in flight at once while a batch is prepared (they wait on the network, not on us)
@@ -178,13 +181,25 @@ def _ingestion_engine(url, synchronous_commit: bool) -> Engine:  # noqa: ANN001
 def request_processing() -> bool:
     """Queue one drain job unless one is already waiting. Called after the commit; True when a job was queued.
 
+    A burst of webhooks needs one drain job, and asking Redis on every event cost a fifth of the web worker's CPU.
+    So for half the drain's settle time after this process last knew a job was waiting (it set the flag, or found
+    it set, before the job cleared it), it does not ask again. That is safe because a drain job scans once more,
+    from the start, no earlier than the full settle time after clearing the flag (process_received_events): every
+    event stored in such a window was committed before that last scan began.
+
     Redis being down costs nothing but time: the stored event waits for the hourly sweep.
     """
+    global _drain_waiting_seen_at
     from app.queues import get_queue, get_redis
 
+    skip_window = current_app.config["STRIPE_DRAIN_SETTLE_MS"] / 2000
+    if time.monotonic() - _drain_waiting_seen_at < skip_window:
+        return False
     try:
         redis = get_redis()
+        asked_at = time.monotonic()
         if not redis.set(DRAIN_FLAG, "1", nx=True, ex=DRAIN_FLAG_SECONDS):
+            _drain_waiting_seen_at = asked_at
             return False
         try:
             get_queue().enqueue(
@@ -197,18 +212,33 @@ def request_processing() -> bool:
         except Exception:
             redis.delete(DRAIN_FLAG)
             raise
+        _drain_waiting_seen_at = asked_at
     except RedisError as exc:
         log.warning("stripe event stored but not queued (the sweep will process it): %s", exc)
         return False
     return True
 
 
-def process_received_events(batch_size: int = 50) -> dict[str, int]:
-    """The drain job's body: every event still waiting, oldest first, a batch at a time. Owns its transactions."""
+def process_received_events(batch_size: int = 50, settle_ms: int | None = None) -> dict[str, int]:
+    """The drain job's body: every event still waiting, oldest first, a batch at a time. Owns its transactions.
+
+    Scans until a scan that began at least `settle_ms` after the flag was cleared finds the queue drained (the web
+    side's promise in request_processing)."""
     from app.queues import get_redis
 
+    settle = (current_app.config["STRIPE_DRAIN_SETTLE_MS"] if settle_ms is None else settle_ms) / 1000
     get_redis().delete(DRAIN_FLAG)  # before reading: an event stored from now on queues a new drain
+    last_scan_from = time.monotonic() + settle
     tally: Counter[str] = Counter()
+    while True:
+        scan_began = time.monotonic()
+        _drain_waiting_events(batch_size, tally)
+        if scan_began >= last_scan_from:
+            return dict(tally)
+        time.sleep(max(0.0, last_scan_from - time.monotonic()))
+
+
+def _drain_waiting_events(batch_size: int, tally: Counter[str]) -> None:
     after_id = 0
     while True:
         db.session.rollback()  # read what is committed now, not an older snapshot (SQLite keeps one per transaction)
@@ -220,11 +250,10 @@ def process_received_events(batch_size: int = 50) -> dict[str, int]:
         ).all()
         db.session.rollback()
         if not rows:
-            break
+            return
         for status in _process_batch([(row.id, row.type, row.payload["data"]["object"]) for row in rows]):
             tally[status.value if status else "skipped"] += 1
         after_id = rows[-1].id
-    return dict(tally)
 
 
 def process_event(event_id: int) -> StripeEventStatus | None:

@@ -143,3 +143,36 @@ def test_verification_answers_exactly_as_the_librarys_construct_event(client, db
             library_accepts = False
         response = client.post("/webhooks/stripe", data=body, headers={"Stripe-Signature": header})
         assert response.status_code == (200 if library_accepts else 400), name
+
+
+def test_events_arriving_while_a_drain_job_runs_are_drained_without_asking_redis_each_time(
+    app, client, db, redis, stripe_fake, monkeypatch
+):
+    """The web side asks Redis for a drain job at most every half settle time; the drain job's last scan starts a
+    full settle time after it cleared the flag, so an event that skipped asking is still processed by that job."""
+    import threading
+
+    from app.payments.stripe import events
+
+    monkeypatch.setitem(app.config, "STRIPE_DRAIN_SETTLE_MS", 3000)
+    monkeypatch.setattr(events, "_drain_waiting_seen_at", float("-inf"))
+    first = _event(stripe_fake, "customer.created")
+    assert post_event(client, stripe_fake, first).status_code == 200
+    assert redis.get(DRAIN_FLAG) == b"1" and redis.llen("rq:queue:default") == 1
+
+    def drain() -> None:  # what the queued job's worker runs
+        with app.app_context():
+            events.process_received_events(settle_ms=3000)
+
+    job = threading.Thread(target=drain)
+    job.start()
+    deadline = time.monotonic() + 10
+    while [row.status for row in event_rows(db)] == [StripeEventStatus.RECEIVED] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert redis.get(DRAIN_FLAG) is None  # the job has started: a new event would normally queue another
+
+    second = _event(stripe_fake, "customer.updated")
+    assert post_event(client, stripe_fake, second).status_code == 200
+    assert redis.get(DRAIN_FLAG) is None and redis.llen("rq:queue:default") == 1  # Redis was not asked
+    job.join(timeout=20)
+    assert [row.status == StripeEventStatus.RECEIVED for row in event_rows(db)] == [False, False]
