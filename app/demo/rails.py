@@ -63,7 +63,7 @@ class Cashier:
         payment, _ = record_failed_payment(
             invoice.id,
             Rail.CARD,
-            self._card_id(),
+            self._card_id("ch"),  # the card rail names a declined attempt by its charge
             invoice.amount_remaining_minor,
             reason=self.rng.choice(DECLINES),
             actor=ACTOR,
@@ -109,8 +109,8 @@ class Cashier:
         low, high = {Rail.BTC: (40, 450), Rail.ETH: (30, 380), Rail.USDC: (5, 60)}[rail]
         return self.rng.randint(low, high)
 
-    def _card_id(self) -> str:
-        return f"pi_{self.rng.getrandbits(96):024x}"
+    def _card_id(self, prefix: str = "pi") -> str:
+        return f"{prefix}_{self.rng.getrandbits(96):024x}"
 
     def _chain_id(self, rail: Rail) -> str:
         txid = f"{self.rng.getrandbits(256):064x}"

@@ -1,18 +1,8 @@
 """Charging a saved card off-session, for renewals and dunning retries (the billing jobs' card-on-file hook).
 
-How app/billing/card_on_file.py's hook calls it (wired by the lead at merge):
-
-    def charge_card_on_file(invoice):
-        from app.payments.stripe.charges import ChargeOutcome as Card, charge_saved_card
-
-        result = charge_saved_card(invoice)
-        if result.outcome == Card.NOT_ATTEMPTED:
-            return None  # no card on file or no card rail: result.failure_reason says which
-        return ChargeAttempt(ChargeOutcome(result.outcome.value), result.rail_payment_id, result.failure_reason)
-
-A succeeded charge is settled in the caller's transaction before this returns (the caller commits). The
-idempotency key holds the invoice, the amount and the UTC day: a job run twice on one day charges once (and gets
-the same answer back), and the next dunning day is a new attempt.
+app/billing/card_on_file.py's hook calls it. A succeeded charge is settled in the caller's transaction before this
+returns (the caller commits). The idempotency key holds the invoice, the amount and the UTC day: a job run twice on
+one day charges once (and gets the same answer back), and the next dunning day is a new attempt.
 """
 
 from __future__ import annotations
@@ -28,7 +18,13 @@ from app.billing.models import Invoice, InvoiceStatus
 from app.customers.models import Customer
 from app.db_types import utcnow
 from app.payments.stripe.client import card_rail_enabled, stripe_client, stripe_status
-from app.payments.stripe.intents import INVOICE_METADATA_KEY, SETTLE_EXPAND, apply_payment_intent, decline_reason
+from app.payments.stripe.intents import (
+    INVOICE_METADATA_KEY,
+    SETTLE_EXPAND,
+    apply_payment_intent,
+    decline_reason,
+    record_card_decline,
+)
 
 ACTOR = "job:card-on-file"
 
@@ -114,22 +110,10 @@ def _card_to_charge(client: stripe.StripeClient, customer: Customer) -> str:
 def _declined(invoice: Invoice, exc: stripe.CardError) -> ChargeResult:
     error = exc.error.to_dict() if exc.error else {}
     pi = error.get("payment_intent") or {}
-    reason = decline_reason(error)
-    # A replay of today's declined attempt (a job run twice) is already on record.
-    if not (exc.headers or {}).get("Idempotent-Replayed"):
-        record_audit(
-            "invoice.card_declined",
-            invoice,
-            actor=ACTOR,
-            payment_intent=pi.get("id"),
-            code=error.get("code"),
-            decline_code=error.get("decline_code"),
-            message=error.get("message"),
-            off_session=True,
-        )
+    record_card_decline(invoice, pi, error, actor=ACTOR)  # a replay (a job run twice) finds it recorded
     return ChargeResult(
         ChargeOutcome.FAILED,
         pi.get("id"),
-        reason,
+        decline_reason(error),
         needs_customer=error.get("code") == "authentication_required",
     )

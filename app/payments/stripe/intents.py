@@ -12,13 +12,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.audit.service import record_audit
 from app.billing.models import Invoice, InvoiceStatus, SubscriptionStatus
 from app.billing.subscriptions import mark_past_due
 from app.customers.models import Customer
 from app.db_types import utcnow
 from app.extensions import db
 from app.money import MoneyError, format_money, normalise_currency
+from app.payments.failures import record_failed_payment
 from app.payments.models import Rail
 from app.payments.settlement import IncomingPayment, SettlementOutcome, settle_payment
 from app.payments.stripe.outcome import Outcome
@@ -98,16 +98,28 @@ def record_decline(pi: dict[str, Any], *, actor: str, now: datetime | None = Non
     reason = decline_reason(error)
     if invoice.status != InvoiceStatus.OPEN:
         return Outcome.done(f"card declined ({reason}) but invoice {invoice.number} is {invoice.status}; nothing to do")
-    record_audit(
-        "invoice.card_declined",
-        invoice,
-        actor=actor,
-        payment_intent=pi["id"],
-        code=error.get("code"),
-        decline_code=error.get("decline_code"),
-        message=error.get("message"),
-    )
+    record_card_decline(invoice, pi, error, actor=actor)
     return Outcome.done(f"card declined ({reason}); {start_dunning(invoice, actor=actor, now=now)}")
+
+
+def record_card_decline(invoice: Invoice, pi: dict[str, Any], error: dict[str, Any], *, actor: str) -> bool:
+    """A FAILED card payment for the declined attempt, for the operator's eye (never in the books); True when new.
+
+    Named by the declined charge (ch_...): each attempt has its own, while the PaymentIntent can still succeed later
+    (the customer retries on the same Checkout page) and its pi_... id then names the settled payment. Our
+    off-session call and Stripe's payment_intent.payment_failed event report the same charge: recorded once."""
+    attempt = error.get("charge")
+    attempt = attempt.get("id") if isinstance(attempt, dict) else attempt
+    amount = pi.get("amount") if isinstance(pi.get("amount"), int) and pi["amount"] > 0 else None
+    _, created = record_failed_payment(
+        invoice.id,
+        Rail.CARD,
+        attempt or f"{pi.get('id')}:{error.get('decline_code') or error.get('code') or 'declined'}",
+        amount or invoice.amount_remaining_minor or invoice.amount_due_minor,
+        reason=decline_reason(error),
+        actor=actor,
+    )
+    return created
 
 
 def start_dunning(invoice: Invoice, *, actor: str, now: datetime | None = None) -> str:

@@ -3,10 +3,9 @@
 from sqlalchemy import select
 
 from app.access.entitlement import entitlement_for
-from app.audit.models import AuditEntry
 from app.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from app.customers.models import Customer
-from app.payments.models import Payment, Rail
+from app.payments.models import Payment, PaymentStatus, Rail
 from app.payments.stripe.client import stripe_status
 from app.payments.stripe.events import process_received_events
 from app.payments.stripe.models import StripeEventStatus
@@ -110,8 +109,9 @@ def test_a_declined_card_on_checkout_leaves_the_invoice_open_and_records_the_dec
     deliver_new(client, stripe_fake)
     process_received_events()
     assert _reload(db, Invoice, invoice.id).status == InvoiceStatus.OPEN
-    declined = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "invoice.card_declined"))
-    assert declined.details["decline_code"] == "insufficient_funds"
+    [declined] = db.session.scalars(select(Payment).where(Payment.status == PaymentStatus.FAILED)).all()
+    assert declined.rail == Rail.CARD and declined.invoice_id == invoice.id
+    assert declined.note == "insufficient_funds: Your card has insufficient funds."
     failed = next(r for r in event_rows(db) if r.type == "payment_intent.payment_failed")
     assert failed.result.startswith("card declined (insufficient_funds")
 

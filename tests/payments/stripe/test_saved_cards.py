@@ -2,15 +2,15 @@
 
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.access.entitlement import entitlement_for
-from app.audit.models import AuditEntry
 from app.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from app.billing.periods import period_end
 from app.billing.subscriptions import invoice_for_period
 from app.customers.models import Customer
 from app.db_types import utcnow
+from app.payments.models import Payment, PaymentStatus, Rail
 from app.payments.stripe.charges import ChargeOutcome, charge_saved_card
 from tests.conftest import csrf_from
 from tests.factories import make_invoice, make_unpaid_subscription
@@ -32,11 +32,10 @@ def _subscriber_with_a_saved_card(client, db, fake):
     return sub, renewal
 
 
-def _declines(db) -> int:
+def _declines(db) -> list[Payment]:
+    """The declined attempts the operator sees among the payments."""
     db.session.rollback()
-    return db.session.scalar(
-        select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "invoice.card_declined")
-    )
+    return list(db.session.scalars(select(Payment).where(Payment.status == PaymentStatus.FAILED).order_by(Payment.id)))
 
 
 def test_a_declined_renewal_starts_dunning_and_the_day_3_retry_collects_it(client, db, stripe_fake):
@@ -57,7 +56,11 @@ def test_a_declined_renewal_starts_dunning_and_the_day_3_retry_collects_it(clien
     sub = db.session.get(Subscription, sub.id)
     assert sub.status == SubscriptionStatus.PAST_DUE and sub.past_due_since is not None
     assert entitlement_for(sub.customer)["active"] is True  # grace during dunning
-    assert _declines(db) == 2  # our attempt, then Stripe's event about it (one audit entry each)
+    # Our attempt and Stripe's event about it are one declined attempt, named by its charge, not in the books.
+    [failed] = _declines(db)
+    assert failed.rail == Rail.CARD and failed.rail_payment_id.startswith("ch_") and failed.invoice_id == renewal.id
+    assert failed.note.startswith("insufficient_funds") and failed.amount_minor == renewal.amount_due_minor
+    assert failed.applied_minor == 0
 
     # The job runs again the same day: Stripe replays the same answer, nothing is charged or recorded twice.
     before = books_snapshot(db)
