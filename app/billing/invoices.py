@@ -211,10 +211,15 @@ def expire_invoice(invoice: Invoice, *, actor: str, now: datetime | None = None)
     _release_receivable(invoice, "invoice.expired", Account.REVENUE)
 
 
-def reopen_invoice(invoice: Invoice, *, actor: str) -> None:
-    """Owed again (e.g. the operator accepts a late payment): the released amount returns to receivables."""
+def reopen_invoice(invoice: Invoice, *, actor: str, now: datetime | None = None) -> None:
+    """Owed again (e.g. the operator accepts a late payment): the released amount returns to receivables. An expiry
+    already past moves a fresh expiry period ahead, or the next reminders run would expire what is still owed of a
+    partly paid invoice again the same day."""
+    now = now or utcnow()
     previous = invoice.status
-    transition(invoice, "reopen", actor=actor)
+    transition(invoice, "reopen", actor=actor, now=now)
+    if invoice.expires_at is not None and invoice.expires_at <= now:
+        invoice.expires_at = now + timedelta(days=get_setting("invoice.expiry_days"))
     account = Account.BAD_DEBT if previous == InvoiceStatus.UNCOLLECTIBLE else Account.REVENUE
     remaining = invoice.amount_remaining_minor
     post(

@@ -33,6 +33,27 @@ def test_applying_a_late_payment_reopens_and_pays_the_invoice(db, held):
     assert check_books() == []
 
 
+def test_a_partly_paid_reopened_invoice_gets_a_fresh_expiry_and_the_next_run_leaves_it_open(db):
+    from datetime import timedelta
+
+    from app.billing.reminders import expire_stale_invoices
+    from app.db_types import utcnow
+
+    invoice = make_invoice(amount_minor=4900)
+    invoice.expires_at = utcnow() - timedelta(days=1)
+    assert expire_stale_invoices(utcnow())["invoices_expired"] == 1  # the job expired it
+    db.session.refresh(invoice)
+    payment = settle(invoice, cash("LATE-PART", 2000, rail=Rail.WIRE)).payment
+    resolve_held_payment(payment.id, Resolution.APPLY, actor="user:1")
+    db.session.commit()
+    db.session.refresh(invoice)
+    assert invoice.status == InvoiceStatus.OPEN and invoice.amount_remaining_minor == 2900
+    assert invoice.expires_at > utcnow()
+    assert expire_stale_invoices(utcnow())["invoices_expired"] == 0
+    db.session.refresh(invoice)
+    assert invoice.status == InvoiceStatus.OPEN and check_books() == []
+
+
 def test_moving_a_held_payment_to_credit(db, held):
     invoice, payment = held
     resolve_held_payment(payment.id, Resolution.CREDIT, actor="user:1")
