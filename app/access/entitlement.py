@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import case, select
 
 from app.billing.models import Subscription, SubscriptionStatus
 from app.customers.models import Customer
@@ -16,11 +16,16 @@ GRANTING = (SubscriptionStatus.TRIALING, SubscriptionStatus.ACTIVE, Subscription
 
 
 def current_subscription(customer: Customer) -> Subscription | None:
-    """The customer's live subscription: the newest one that is not canceled."""
+    """The customer's live subscription: the newest one that is not canceled, preferring one that grants access
+    (a plan change waiting for payment is newer than the subscription still in force, see billing/plan_changes)."""
     return db.session.scalar(
         select(Subscription)
         .where(Subscription.customer_id == customer.id, Subscription.status != SubscriptionStatus.CANCELED)
-        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+        .order_by(
+            case((Subscription.status.in_(GRANTING), 0), else_=1),
+            Subscription.created_at.desc(),
+            Subscription.id.desc(),
+        )
         .limit(1)
     )
 

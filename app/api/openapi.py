@@ -168,6 +168,21 @@ def _base_schemas() -> dict[str, Any]:
                 "plan": {"type": "string", "description": "The plan's code"},
             }
         ),
+        "PlanChangeInput": _object({"plan": {"type": "string", "description": "The new plan's code"}}),
+        "PlanChange": _object(
+            {
+                "subscription": _ref("Subscription"),
+                "invoice": {
+                    "oneOf": [_ref("Invoice"), {"type": "null"}],
+                    "description": "The new plan's first invoice; null when the change needed no payment",
+                },
+                "pending": {
+                    "type": "boolean",
+                    "description": "True until that invoice is paid: the current subscription keeps the customer's "
+                    "access meanwhile",
+                },
+            }
+        ),
         "Subscription": _object(
             {
                 "id": {"type": "integer"},
@@ -358,6 +373,18 @@ def _paths() -> dict[str, Any]:
             "get": _get(
                 "subscriptions", "A subscription", "Subscription", _path_param("subscription_id", {"type": "integer"})
             )
+        },
+        "/api/v1/subscriptions/{subscription_id}/plan": {
+            "post": {
+                "tags": ["subscriptions"],
+                "summary": "Change the plan. A trial switches in place; the free plan at once, with the unused paid "
+                "time as credit; a paid plan starts as a new subscription that takes over when its first invoice "
+                "is paid. 409 when the subscription is canceled, unpaid or past due, or a change is already waiting.",
+                "parameters": [_path_param("subscription_id", {"type": "integer"})],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PlanChangeInput")}}},
+                "responses": {"200": _json(_ref("PlanChange"), "Changed, or waiting for payment")}
+                | _errors(400, 404, 409, 422),
+            }
         },
         "/api/v1/invoices": {
             "post": _create("invoices", "Create and issue an invoice", "InvoiceInput", "Invoice"),

@@ -214,6 +214,10 @@ def subscription_input(data: Any) -> SubscriptionInput:
     return SubscriptionInput(body.string("customer", max_length=120), body.string("plan", max_length=64))
 
 
+def plan_change_input(data: Any) -> str:
+    return Body(data, {"plan"}).string("plan", max_length=64)
+
+
 def invoice_input(data: Any) -> InvoiceInput:
     body = Body(data, {"customer", "currency", "lines", "memo", "due_days"})
     customer = body.string("customer", max_length=120)

@@ -15,6 +15,7 @@ from app.api.errors import ApiError, conflict, error_response, invalid, not_foun
 from app.api.representations import customer_json, invoice_json, payment_json, plan_json, subscription_json
 from app.billing.invoices import LineInput, create_invoice
 from app.billing.models import Invoice, InvoiceStatus, Plan, Subscription, SubscriptionStatus
+from app.billing.plan_changes import PlanChangeError, change_plan
 from app.billing.plans import PlanExists, PlanNotFound, create_plan, plan_by_code
 from app.billing.subscriptions import PlanNotAvailable, SubscriptionExists, subscribe
 from app.customers.models import Customer
@@ -177,6 +178,28 @@ def get_subscription(subscription_id: int):
     if sub is None:
         raise not_found("subscription_id", f"no subscription {subscription_id}")
     return jsonify(subscription_json(sub))
+
+
+@bp.post("/subscriptions/<int:subscription_id>/plan")
+def change_subscription_plan(subscription_id: int):
+    sub = db.session.get(Subscription, subscription_id)
+    if sub is None:
+        raise not_found("subscription_id", f"no subscription {subscription_id}")
+    plan = _plan(schemas.plan_change_input(_body()), field="plan", status=422)
+    try:
+        change = change_plan(sub, plan, actor=api_actor())
+    except PlanChangeError as exc:
+        raise conflict("subscription_id", str(exc)) from None
+    except PlanNotAvailable as exc:
+        raise invalid("plan", str(exc)) from None
+    db.session.commit()
+    return jsonify(
+        {
+            "subscription": subscription_json(change.subscription),
+            "invoice": invoice_json(change.invoice) if change.invoice else None,
+            "pending": change.pending,
+        }
+    )
 
 
 # Invoices and payments

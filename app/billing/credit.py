@@ -9,7 +9,7 @@ from sqlalchemy import select
 from app.access.events import emit_event
 from app.audit.service import record_audit
 from app.billing.invoices import transition
-from app.billing.models import Invoice, InvoiceStatus
+from app.billing.models import Invoice, InvoiceStatus, Subscription
 from app.billing.subscriptions import apply_paid_invoice
 from app.customers.models import Customer
 from app.extensions import db
@@ -67,27 +67,40 @@ def credit_what_was_paid(invoice: Invoice, *, actor: str) -> int:
     amount = invoice.amount_paid_minor
     if invoice.status != InvoiceStatus.VOID or amount <= 0:
         return 0
+    return issue_credit(
+        invoice,
+        amount,
+        invoice.currency,
+        key=f"void:{invoice.id}",
+        description=f"Paid on voided invoice {invoice.number}, kept as credit",
+        actor=actor,
+    )
+
+
+def issue_credit(
+    subject: Invoice | Subscription, amount: int, currency: str, *, key: str, description: str, actor: str, **details
+) -> int:
+    """Revenue given back as the customer's credit, once per `key`; returns the amount (0 when already issued).
+
+    `subject` (an invoice or a subscription) names the customer and carries the audit entry."""
     posted = post(
         "credit.issued",
-        f"credit.issued:void:{invoice.id}",
-        invoice.currency,
-        [
-            Line(Account.REVENUE, amount),
-            Line(Account.CUSTOMER_CREDIT, -amount, invoice.customer_id),
-        ],
-        invoice_id=invoice.id,
-        customer_id=invoice.customer_id,
-        description=f"Paid on voided invoice {invoice.number}, kept as credit",
+        f"credit.issued:{key}",
+        currency,
+        [Line(Account.REVENUE, amount), Line(Account.CUSTOMER_CREDIT, -amount, subject.customer_id)],
+        invoice_id=subject.id if isinstance(subject, Invoice) else None,
+        customer_id=subject.customer_id,
+        description=description,
     )
     if posted is None:
         return 0
     customer = db.session.scalar(
         select(Customer)
-        .where(Customer.id == invoice.customer_id)
+        .where(Customer.id == subject.customer_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    if customer.preferred_currency == invoice.currency:
+    if customer.preferred_currency == currency:
         customer.credit_balance_minor += amount
-    record_audit("credit.issued", invoice, actor=actor, amount_minor=amount, currency=invoice.currency)
+    record_audit("credit.issued", subject, actor=actor, amount_minor=amount, currency=currency, **details)
     return amount

@@ -101,3 +101,9 @@ class PlanForm(FlaskForm):
         if self.seats.data is not None:
             limits["seats"] = self.seats.data
         return limits
+
+
+class ChangePlanForm(FlaskForm):
+    """The customer page's plan change; the choices are the active plans other than the current one."""
+
+    plan = SelectField("New plan", validators=[DataRequired(message="Pick the plan to move to.")])

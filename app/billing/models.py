@@ -76,6 +76,8 @@ class Subscription(db.Model):
     past_due_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the last dunning step taken (0 none, then 1, 3, 7, 10 by default)
     dunning_step: Mapped[int] = mapped_column(nullable=False, default=0)
+    #: a plan change waiting for its first invoice: the subscription it ends once that is paid (billing/plan_changes)
+    replaces_subscription_id: Mapped[int | None] = mapped_column(ForeignKey("subscriptions.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 

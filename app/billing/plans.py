@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from app.audit.service import record_audit
 from app.billing.models import Interval, Plan
 from app.extensions import db
-from app.money import normalise_currency
+from app.money import format_money, normalise_currency
 
 FREE_PLAN_CODE = "free"
 
@@ -59,6 +59,17 @@ def plan_by_code(code: str) -> Plan:
     if plan is None:
         raise PlanNotFound(code)
     return plan
+
+
+def active_plans() -> list[Plan]:
+    """What can be sold now, cheapest first."""
+    return list(db.session.scalars(select(Plan).where(Plan.active.is_(True)).order_by(Plan.amount_minor, Plan.code)))
+
+
+def format_plan_price(plan: Plan) -> str:
+    if plan.is_free:
+        return "free"
+    return f"{format_money(plan.amount_minor, plan.currency)} a {plan.interval.value}"
 
 
 def free_plan() -> Plan:

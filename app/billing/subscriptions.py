@@ -143,6 +143,10 @@ def apply_paid_invoice(invoice: Invoice, *, actor: str) -> None:
     sub.dunning_step = 0
     event = "subscription.activated" if was != SubscriptionStatus.ACTIVE else "subscription.updated"
     emit_event(event, subscription_payload(sub), event_key=f"{event}:{sub.id}:{invoice.id}")
+    if was == SubscriptionStatus.INCOMPLETE and sub.replaces_subscription_id is not None:
+        from app.billing.plan_changes import complete_plan_change
+
+        complete_plan_change(sub, actor=actor, now=invoice.paid_at)
 
 
 def mark_past_due(sub: Subscription, *, actor: str, now: datetime | None = None) -> None:

@@ -167,3 +167,32 @@ def test_the_full_flow_through_the_api_activates_the_customer_and_matches_the_do
 def test_unknown_api_paths_and_wrong_methods_answer_json_errors(api):
     assert_error(api.get("/nothing-here"), 404, None)
     assert_error(api.client.delete("/api/v1/customers", headers={"Authorization": f"Bearer {api.token}"}), 405, None)
+
+
+def test_an_upgrade_through_the_api_waits_for_payment_then_takes_over_and_matches_the_document(api, db):
+    from app.billing.plans import free_plan
+    from tests.factories import make_customer, make_plan
+
+    doc = Documented(api.get("/openapi.json").get_json())
+    make_customer(external_id="user-200")
+    free_plan()
+    make_plan(code="growth", amount_minor=2900, limits={"seats": 3})
+    db.session.commit()
+    free = api.post("/subscriptions", {"customer": "user-200", "plan": "free"}).get_json()
+    path = "/api/v1/subscriptions/{subscription_id}/plan"
+
+    change = doc.check(api.post(f"/subscriptions/{free['id']}/plan", {"plan": "growth"}), path, "post")
+    assert change["pending"] is True and change["subscription"]["status"] == "incomplete"
+    assert change["invoice"]["amount_due"] == "29.00"
+    assert api.get("/customers/user-200/entitlement").get_json()["plan"] == "free"  # kept while it waits
+    # Asking again while it waits is refused; so is an unknown plan or subscription.
+    assert_error(api.post(f"/subscriptions/{free['id']}/plan", {"plan": "growth"}), 409, "subscription_id")
+    assert_error(api.post(f"/subscriptions/{free['id']}/plan", {"plan": "nope"}), 422, "plan")
+    assert_error(api.post(f"/subscriptions/{free['id']}/plan", {}), 422, "plan")
+    assert_error(api.post("/subscriptions/999999/plan", {"plan": "growth"}), 404, "subscription_id")
+
+    invoice = change["invoice"]
+    api.post(f"/invoices/{invoice['id']}/payments", {"method": "wire", "amount": "29.00", "reference": "UPG-1"})
+    entitlement = api.get("/customers/user-200/entitlement").get_json()
+    assert (entitlement["plan"], entitlement["active"], entitlement["limits"]) == ("growth", True, {"seats": 3})
+    assert api.get(f"/subscriptions/{free['id']}").get_json()["status"] == "canceled"

@@ -165,3 +165,22 @@ def test_the_pay_page_fits_a_phone_and_copies_the_reference(live_server, phone_p
 
     page.goto(f"{live_server}/pay/{open_invoice.pay_token}")
     screenshot(page, "pay-page")
+
+
+def test_operator_upgrades_a_free_customer_and_the_change_waits_for_payment(live_server, page, operator, db):
+    from app.billing.plans import free_plan
+
+    customer = make_customer(name="Katherine Johnson")
+    start_subscription(customer, free_plan(), actor="test")
+    make_plan(code="team-monthly", amount_minor=7900, limits={"seats": 10})
+    errors = _watch_console(page)
+    _sign_in(page, live_server)
+    page.goto(f"{live_server}/customers/{customer.id}")
+    page.select_option("#change-plan select[name=plan]", "team-monthly")
+    page.click("#change-plan button[type=submit]")
+    page.wait_for_url(f"{live_server}/customers/{customer.id}")
+    assert "starts when invoice #" in page.locator(".flash-success").inner_text()
+    assert "Changing to Pro when its first invoice is paid" in page.locator(".cards").inner_text()
+    assert page.locator(".cards").get_by_text("Free").count() == 1  # still on the free plan meanwhile
+    screenshot(page, "customer-plan-change-waiting")
+    assert errors == []

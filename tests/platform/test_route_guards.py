@@ -19,6 +19,7 @@ PUBLIC_ENDPOINTS |= {
     "api.create_subscription",
     "api.list_subscriptions",
     "api.get_subscription",
+    "api.change_subscription_plan",
     "api.create_invoice_route",
     "api.list_invoices",
     "api.get_invoice",
