@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask import current_app
-
+from app.billing.links import pay_url
 from app.billing.models import Invoice, Plan, Subscription
 from app.customers.models import Customer
 from app.money import to_decimal_string
@@ -44,10 +43,6 @@ def plan_json(plan: Plan) -> dict[str, Any]:
         "active": plan.active,
         "created_at": _time(plan.created_at),
     }
-
-
-def pay_url(invoice: Invoice) -> str:
-    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/pay/{invoice.pay_token}"
 
 
 def invoice_json(invoice: Invoice) -> dict[str, Any]:

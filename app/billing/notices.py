@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app
-
+from app.billing.links import pay_url, public_url
 from app.billing.models import Invoice
 from app.customers.models import Customer
 from app.money import format_money
 
 
-def pay_url(invoice: Invoice) -> str:
-    return f"{current_app.config['PUBLIC_URL'].rstrip('/')}/pay/{invoice.pay_token}"
-
-
 def update_payment_method_url(invoice: Invoice) -> str:
-    """Where a customer changes how they pay. There is no card page yet (it arrives with the card rail), and the
-    pay page is where a customer picks another method, so this is the pay link until then."""
-    return pay_url(invoice)
+    """Where a customer changes how they pay: the card page (pay with another card and keep it for renewals) when
+    the card rail is on, else the pay page, where they pick another method."""
+    from app.payments.stripe.client import card_rail_enabled
+
+    return public_url(f"pay/{invoice.pay_token}/card") if card_rail_enabled() else pay_url(invoice)
 
 
 def invoice_context(invoice: Invoice, customer: Customer, **extra: Any) -> dict[str, Any]:

@@ -100,6 +100,15 @@ TEMPLATES: dict[str, EmailTemplate] = {
             {"customer_name": "Ada Lovelace", "plan_name": "Pro"},
         ),
         EmailTemplate(
+            "card_needs_confirmation",
+            "card rail: an off-session charge needs the customer's bank check (3-D Secure); once per invoice",
+            ("customer_name", "invoice_number", "amount", "pay_url", "confirm_url"),
+            {
+                **{key: _INVOICE_EXAMPLE[key] for key in ("customer_name", "invoice_number", "amount", "pay_url")},
+                "confirm_url": "https://billing.example.com/pay/tok_example/card",
+            },
+        ),
+        EmailTemplate(
             "dunning_retry",
             "billing jobs (dunning day 1): a renewal payment failed; we retry",
             _DUNNING_KEYS,

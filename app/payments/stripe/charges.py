@@ -15,8 +15,10 @@ import stripe
 
 from app.audit.service import record_audit
 from app.billing.models import Invoice, InvoiceStatus
+from app.billing.notices import invoice_context, update_payment_method_url
 from app.customers.models import Customer
 from app.db_types import utcnow
+from app.notifications.outbox import queue_email
 from app.payments.stripe.client import card_rail_enabled, stripe_client, stripe_status
 from app.payments.stripe.intents import (
     INVOICE_METADATA_KEY,
@@ -111,9 +113,22 @@ def _declined(invoice: Invoice, exc: stripe.CardError) -> ChargeResult:
     error = exc.error.to_dict() if exc.error else {}
     pi = error.get("payment_intent") or {}
     record_card_decline(invoice, pi, error, actor=ACTOR)  # a replay (a job run twice) finds it recorded
-    return ChargeResult(
-        ChargeOutcome.FAILED,
-        pi.get("id"),
-        decline_reason(error),
-        needs_customer=error.get("code") == "authentication_required",
+    needs_customer = error.get("code") == "authentication_required"
+    if needs_customer:
+        _ask_customer_to_confirm(invoice)
+    return ChargeResult(ChargeOutcome.FAILED, pi.get("id"), decline_reason(error), needs_customer=needs_customer)
+
+
+def _ask_customer_to_confirm(invoice: Invoice) -> None:
+    """The bank wants its check (3-D Secure), which only the customer can pass, on the card page; retrying off-session
+    will not get through. Once per invoice, through the outbox in the caller's transaction."""
+    customer = invoice.customer
+    context = invoice_context(invoice, customer, confirm_url=update_payment_method_url(invoice))
+    queue_email(
+        to=customer.email,
+        subject=f"Please confirm your payment of {context['amount']}",
+        template="card_needs_confirmation",
+        context=context,
+        dedupe_key=f"card_needs_confirmation:{invoice.id}",
+        customer_id=customer.id,
     )

@@ -10,6 +10,7 @@ from app.billing.periods import period_end
 from app.billing.subscriptions import invoice_for_period
 from app.customers.models import Customer
 from app.db_types import utcnow
+from app.notifications.models import OutboxMessage
 from app.payments.models import Payment, PaymentStatus, Rail
 from app.payments.stripe.charges import ChargeOutcome, charge_saved_card
 from tests.conftest import csrf_from
@@ -93,6 +94,15 @@ def test_a_card_that_needs_authentication_off_session_asks_for_the_customer(clie
     db.session.commit()
     assert result.outcome == ChargeOutcome.FAILED and result.needs_customer is True
     assert db.session.get(Invoice, renewal.id).status == InvoiceStatus.OPEN
+    # The customer is asked, once, to confirm it on the card page; a retry the same day asks no more.
+    charge_saved_card(db.session.get(Invoice, renewal.id))
+    db.session.commit()
+    [ask] = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.payload["template"].as_string() == "card_needs_confirmation")
+    ).all()
+    assert ask.payload["to"] == customer.email
+    assert ask.payload["context"]["confirm_url"].endswith(f"/pay/{renewal.pay_token}/card")
+    assert ask.payload["subject"] == "Please confirm your payment of $49.00"
 
 
 def test_no_charge_is_tried_without_a_saved_card_or_without_stripe(client, db, app, stripe_fake):
