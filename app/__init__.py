@@ -47,6 +47,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def _import_models() -> None:
     """Every model module, so Alembic and create_all see the whole schema."""
     from app.access import models as _access  # noqa: F401
+    from app.api import models as _api  # noqa: F401
     from app.audit import models as _audit  # noqa: F401
     from app.auth import models as _auth  # noqa: F401
     from app.automation import models as _automation  # noqa: F401

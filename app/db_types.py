@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
-from sqlalchemy import DateTime, Enum, Numeric
+from sqlalchemy import DateTime, Enum, Numeric, Text
 from sqlalchemy.types import TypeDecorator
 
 
@@ -46,35 +46,86 @@ def str_enum(enum_cls: type[enum.Enum], length: int = 24) -> Enum:
     )
 
 
-class BaseUnits(TypeDecorator):
-    """Integer amounts too large for 64 bits (wei: 10**18 per ether), stored as NUMERIC(78, 0), read as int."""
+class _ExactNumber(TypeDecorator):
+    """NUMERIC on PostgreSQL; on SQLite the canonical decimal string in a TEXT column.
 
-    impl = Numeric(78, 0)
+    SQLite has no exact decimal type: SQLAlchemy's Numeric goes through a float, and a NUMERIC-affinity column turns
+    any numeric text beyond 64-bit integers into a REAL, so only TEXT keeps every digit. The canonical form (no
+    exponent, fixed scale) keeps `=`, and the CHECKs' `>= 0` (a text comparison there: '-' sorts before '0'),
+    meaningful; nothing sums or orders these columns in SQL.
+    """
+
+    impl = Numeric
     cache_ok = True
+    #: the PostgreSQL column type; the migrations write it with a TEXT variant for SQLite
+    numeric: Numeric
 
-    def process_bind_param(self, value: int | None, dialect):  # noqa: ANN001
+    def load_dialect_impl(self, dialect):  # noqa: ANN001
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(self.numeric)
+
+    def canonical(self, value: Decimal) -> str:
+        raise NotImplementedError
+
+    def from_stored(self, value: Decimal):  # noqa: ANN201
+        raise NotImplementedError
+
+    def process_bind_param(self, value, dialect):  # noqa: ANN001
         if value is None:
             return None
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError("base-unit amounts are integers")
-        if dialect.name == "sqlite" and -(2**63) <= value < 2**63:
-            return value  # a Decimal would reach SQLite as a float and lose digits; a 64-bit int is exact
-        return Decimal(value)
-
-    def bind_processor(self, dialect):  # noqa: ANN001
-        if dialect.name == "sqlite":  # pass the int through untouched (Numeric's own processor makes it a float)
-            return lambda value: self.process_bind_param(value, dialect)
-        return super().bind_processor(dialect)
-
-    def result_processor(self, dialect, coltype):  # noqa: ANN001
-        # SQLite's NUMERIC column keeps 64-bit integers exactly, but SQLAlchemy's Numeric reads them through a float.
-        if dialect.name == "sqlite":
-            return lambda value: None if value is None else int(value)
-        return super().result_processor(dialect, coltype)
+        text = self.canonical(value)
+        return text if dialect.name == "sqlite" else Decimal(text)
 
     def process_result_value(self, value, dialect):  # noqa: ANN001
-        return None if value is None else int(value)
+        if value is None:
+            return None
+        # a float only in rows written before the TEXT columns (migration 2fe6733fa327 rewrote those)
+        return self.from_stored(Decimal(repr(value) if isinstance(value, float) else value))
 
 
-#: exchange rates: Decimal only, 28 digits with 12 after the point (1 BTC in USD, 1 USD in wei per cent...)
-RATE = Numeric(38, 18, asdecimal=True)
+class BaseUnits(_ExactNumber):
+    """Integer amounts too large for 64 bits (wei: 10**18 per ether): NUMERIC(78, 0), TEXT on SQLite; read as int."""
+
+    numeric = Numeric(78, 0)
+    cache_ok = True
+
+    def canonical(self, value: int) -> str:  # type: ignore[override]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError("base-unit amounts are integers")
+        if abs(value) >= 10**78:
+            raise ValueError("base-unit amount beyond NUMERIC(78, 0)")
+        return str(value)
+
+    def from_stored(self, value: Decimal) -> int:
+        return int(value)
+
+
+class Rate(_ExactNumber):
+    """Exchange rates: Decimal only, NUMERIC(38, 18) (20 digits before the point, 18 after), TEXT on SQLite.
+
+    Read back with exactly 18 places on both databases (PostgreSQL's NUMERIC keeps its scale), so the same rate
+    prints the same everywhere.
+    """
+
+    numeric = Numeric(38, 18, asdecimal=True)
+    cache_ok = True
+    _SCALE = Decimal(1).scaleb(-18)
+    #: room for all 38 digits (the default context keeps 28 and would refuse to quantize a large rate)
+    _CONTEXT = Context(prec=60)
+
+    def canonical(self, value: Decimal) -> str:  # type: ignore[override]
+        if not isinstance(value, Decimal) or not value.is_finite():
+            raise ValueError("exchange rates are finite Decimals")
+        # PostgreSQL rounds extra places half away from zero; do the same so both databases hold the same rate
+        scaled = value.quantize(self._SCALE, rounding=ROUND_HALF_UP, context=self._CONTEXT)
+        if scaled.adjusted() >= 20:
+            raise ValueError("exchange rate beyond NUMERIC(38, 18)")
+        return format(scaled, "f")
+
+    def from_stored(self, value: Decimal) -> Decimal:
+        return value.quantize(self._SCALE, context=self._CONTEXT)
+
+
+#: exchange rates (1 BTC in USD, 1 USD in wei per cent...)
+RATE = Rate()

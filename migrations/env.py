@@ -71,9 +71,26 @@ def render_item(type_, obj, autogen_context):
     """Write the project's column types as plain SQLAlchemy types, so migrations never import app code."""
     if type_ == "type" and obj.__class__.__name__ == "UTCDateTime":
         return "sa.DateTime(timezone=True)"
+    # exact numbers: NUMERIC on PostgreSQL, the canonical decimal text on SQLite (see app/db_types.py)
     if type_ == "type" and obj.__class__.__name__ == "BaseUnits":
-        return "sa.Numeric(precision=78, scale=0)"
+        return "sa.Numeric(precision=78, scale=0).with_variant(sa.Text(), 'sqlite')"
+    if type_ == "type" and obj.__class__.__name__ == "Rate":
+        return "sa.Numeric(precision=38, scale=18).with_variant(sa.Text(), 'sqlite')"
     return False
+
+
+def _sqlite_foreign_keys(connection, on):
+    """SQLite rebuilds a table to alter it (batch mode: copy, drop, rename); with foreign keys on, dropping a table
+    other tables reference fails. The pragma is ignored inside a transaction, so it goes to the driver first."""
+    if connection.dialect.name == "sqlite":
+        connection.connection.driver_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def _refuse_broken_foreign_keys(connection):
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            raise RuntimeError(f"migration left rows whose foreign keys point nowhere: {broken[:5]}")
 
 
 def run_migrations_online():
@@ -108,8 +125,13 @@ def run_migrations_online():
             **conf_args
         )
 
-        with context.begin_transaction():
-            context.run_migrations()
+        _sqlite_foreign_keys(connection, on=False)
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+                _refuse_broken_foreign_keys(connection)
+        finally:
+            _sqlite_foreign_keys(connection, on=True)
 
 
 if context.is_offline_mode():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectMultipleField, StringField, URLField
+from wtforms import SelectChoice, SelectMultipleField, StringField, URLField
 from wtforms.validators import DataRequired, Length
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -28,7 +28,7 @@ class WebhookEndpointForm(FlaskForm):
     )
     events = SelectMultipleField(
         "Events (none ticked = all, including ones added later)",
-        choices=[(e, e) for e in EVENT_TYPES],
+        choices=[SelectChoice(e) for e in EVENT_TYPES],
         widget=ListWidget(prefix_label=False),
         option_widget=CheckboxInput(),
         validate_choice=True,

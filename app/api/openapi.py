@@ -7,6 +7,7 @@ from typing import Any
 from flask import current_app
 
 from app.access.events import EVENT_TYPES
+from app.api.idempotency import HEADER
 from app.api.schemas import CURRENCIES, DEFAULT_PAGE, MAX_LINES, MAX_PAGE, PAYMENT_METHODS
 from app.billing.models import InvoiceStatus, SubscriptionStatus
 
@@ -39,11 +40,12 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 def _errors(*codes: int) -> dict[str, Any]:
     meaning = {
-        400: "The body is not a JSON object",
+        400: "The body is not a JSON object, or the Idempotency-Key is malformed",
         401: "Missing, unknown or revoked API token",
         404: "The resource named in the URL does not exist",
         409: "Conflicts with what exists (duplicate)",
-        422: "A field is invalid, or names something that does not exist; `field` says which",
+        422: "A field is invalid, or names something that does not exist, or the Idempotency-Key was used with "
+        "a different request; `field` says which",
     }
     return {str(code): {"$ref": f"#/components/responses/E{code}"} for code in (401, *codes) if code in meaning}
 
@@ -71,6 +73,19 @@ PAGE_PARAMS = [
         "schema": {"type": "integer", "minimum": 0},
     },
 ]
+
+
+#: on every POST
+IDEMPOTENCY_KEY = {
+    "name": HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Your own unique value for this request (a UUID), so retrying it is safe: for 24 hours the same "
+    "key with the same body gets the first answer again (same status and body, with `Idempotent-Replayed: true`) and "
+    "nothing is done twice; the same key with a different body is refused with 422. Keys belong to the API token. "
+    "A request that failed changed nothing and does not use up its key.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"^[\x21-\x7e]+$"},
+}
 
 
 def _path_param(name: str, schema: dict[str, Any]) -> dict[str, Any]:
@@ -305,6 +320,7 @@ def _create(tag: str, summary: str, schema: str, answer: str, *codes: int) -> di
     return {
         "tags": [tag],
         "summary": summary,
+        "parameters": [IDEMPOTENCY_KEY],
         "requestBody": {"required": True, "content": {"application/json": {"schema": _ref(schema)}}},
         "responses": {"201": _json(_ref(answer), "Created")} | _errors(400, 422, *codes),
     }
@@ -402,7 +418,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "tags": ["payments"],
                 "summary": "Record a cash, check, wire, ACH, money order or bank transfer payment",
-                "parameters": [_path_param("invoice_id", {"type": "integer"})],
+                "parameters": [_path_param("invoice_id", {"type": "integer"}), IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PaymentInput")}}},
                 "responses": {
                     "201": _json(_ref("PaymentResult"), "Recorded and applied (outcome paid or partial)"),
@@ -440,7 +456,8 @@ def build_document() -> dict[str, Any]:
             "description": "Customers, plans, subscriptions, invoices, manual payments and entitlements. Every "
             "request carries `Authorization: Bearer <token>` (Settings → API tokens, or `flask api-token create`). "
             "Amounts are decimal strings in the currency's units. Errors are "
-            '`{"error": {"field": ..., "message": ...}}` and change nothing. Outbound webhooks ('
+            '`{"error": {"field": ..., "message": ...}}` and change nothing. Every POST takes an optional '
+            "`Idempotency-Key` header that makes retrying it safe. Outbound webhooks ("
             + ", ".join(EVENT_TYPES)
             + ") are described in docs/webhooks.md.",
         },

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 from sqlalchemy import Select, select
 from werkzeug.exceptions import HTTPException
 
@@ -12,6 +13,7 @@ from app.access.entitlement import entitlement_for
 from app.api import schemas
 from app.api.auth import api_actor, authenticate_request
 from app.api.errors import ApiError, conflict, error_response, invalid, not_found
+from app.api.idempotency import answer_claim, idempotent_post
 from app.api.representations import customer_json, invoice_json, payment_json, plan_json, subscription_json
 from app.billing.invoices import LineInput, create_invoice
 from app.billing.models import Invoice, InvoiceStatus, Plan, Subscription, SubscriptionStatus
@@ -30,6 +32,11 @@ csrf.exempt(bp)  # token auth, no cookies: there is no session for a forged requ
 bp.before_request(authenticate_request)
 
 
+@bp.before_request
+def _replay_retried_posts():
+    return idempotent_post(g.api_token_id)
+
+
 @bp.errorhandler(ApiError)
 def _api_error(error: ApiError):
     db.session.rollback()
@@ -43,6 +50,18 @@ def _http_error(error: HTTPException):
     if request.path.startswith("/api/"):
         return error_response(error.code or 400, None, error.description or error.name)
     return error
+
+
+def _commit_answer(render: Callable[[], dict[str, Any]], status: int) -> Response:
+    """Every POST ends here: the answer, rendered from what the database now holds (as a read after the commit
+    would see it), is kept for the request's Idempotency-Key, then the one commit."""
+    db.session.flush()
+    db.session.expire_all()
+    response = jsonify(render())
+    response.status_code = status
+    answer_claim(response)
+    db.session.commit()
+    return response
 
 
 def _body() -> Any:
@@ -89,8 +108,7 @@ def create_customer_route():
         )
     except CustomerExists as exc:
         raise conflict("external_id", f"{exc}; its id is {exc.customer.id}") from None
-    db.session.commit()
-    return jsonify(customer_json(customer)), 201
+    return _commit_answer(lambda: customer_json(customer), 201)
 
 
 @bp.get("/customers")
@@ -127,8 +145,7 @@ def create_plan_route():
         )
     except PlanExists as exc:
         raise conflict("code", str(exc)) from None
-    db.session.commit()
-    return jsonify(plan_json(plan)), 201
+    return _commit_answer(lambda: plan_json(plan), 201)
 
 
 @bp.get("/plans")
@@ -155,8 +172,7 @@ def create_subscription():
         raise conflict("customer", str(exc)) from None
     except PlanNotAvailable as exc:
         raise invalid("plan", str(exc)) from None
-    db.session.commit()
-    return jsonify(subscription_json(sub) | {"invoice": invoice_json(invoice) if invoice else None}), 201
+    return _commit_answer(lambda: subscription_json(sub) | {"invoice": invoice_json(invoice) if invoice else None}, 201)
 
 
 @bp.get("/subscriptions")
@@ -217,8 +233,7 @@ def create_invoice_route():
         due_days=data.due_days,
         memo=data.memo,
     )
-    db.session.commit()
-    return jsonify(invoice_json(invoice)), 201
+    return _commit_answer(lambda: invoice_json(invoice), 201)
 
 
 @bp.get("/invoices")
@@ -257,19 +272,17 @@ def record_payment(invoice_id: int):
     except SettlementError as exc:
         raise invalid("amount", str(exc)) from None
     payment = result.payment
-    if result.outcome == SettlementOutcome.DUPLICATE:
-        if payment.invoice_id != invoice.id or payment.amount_minor != parse_minor(data.amount, invoice.currency):
-            raise conflict(
-                "reference",
-                f"{payment.rail.value} reference {payment.rail_payment_id!r} is already recorded as payment "
-                f"{payment.id} for invoice {payment.invoice_id} with a different amount or invoice",
-            )
-        db.session.rollback()  # nothing to keep; releases the invoice row lock
-        return jsonify(_payment_answer(result.outcome, payment, invoice)), 200
-    db.session.commit()
-    if result.outcome == SettlementOutcome.NEEDS_REVIEW:
-        return jsonify(_payment_answer(result.outcome, payment, invoice)), 202
-    return jsonify(_payment_answer(result.outcome, payment, invoice)), 201
+    if result.outcome == SettlementOutcome.DUPLICATE and (
+        payment.invoice_id != invoice.id or payment.amount_minor != parse_minor(data.amount, invoice.currency)
+    ):
+        raise conflict(
+            "reference",
+            f"{payment.rail.value} reference {payment.rail_payment_id!r} is already recorded as payment "
+            f"{payment.id} for invoice {payment.invoice_id} with a different amount or invoice",
+        )
+    # a duplicate changed nothing: its commit only releases the invoice row lock (and keeps an Idempotency-Key)
+    status = {SettlementOutcome.DUPLICATE: 200, SettlementOutcome.NEEDS_REVIEW: 202}.get(result.outcome, 201)
+    return _commit_answer(lambda: _payment_answer(result.outcome, payment, invoice), status)
 
 
 _OUTCOME_MESSAGES = {
@@ -282,7 +295,6 @@ _OUTCOME_MESSAGES = {
 
 
 def _payment_answer(outcome: SettlementOutcome, payment, invoice: Invoice) -> dict[str, Any]:  # noqa: ANN001
-    db.session.refresh(invoice)
     return {
         "outcome": outcome.value,
         "message": _OUTCOME_MESSAGES[outcome],

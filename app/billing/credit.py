@@ -15,6 +15,8 @@ from app.customers.models import Customer
 from app.extensions import db
 from app.ledger.models import Account
 from app.ledger.service import Line, post
+from app.money import format_money
+from app.notifications.outbox import queue_email
 from app.payments.settlement import invoice_payload
 
 
@@ -22,7 +24,8 @@ def apply_credit(invoice: Invoice, *, actor: str, now: datetime | None = None) -
     """Spends the customer's credit on what the invoice still owes; returns the amount applied (0 if none).
 
     Once per invoice (ledger key "credit.applied:<invoice id>"). The cached balance is in the customer's
-    preferred currency, so only an invoice in that currency can use it. Pays the invoice when credit covers it.
+    preferred currency, so only an invoice in that currency can use it. Pays the invoice when credit covers it,
+    and then queues the customer's receipt: no payment arrived, so settlement's receipt never goes out.
     The caller holds the invoice (just created, or locked with invoice_for_update) and commits.
     """
     if invoice.status != InvoiceStatus.OPEN or invoice.amount_remaining_minor <= 0:
@@ -58,7 +61,27 @@ def apply_credit(invoice: Invoice, *, actor: str, now: datetime | None = None) -
         transition(invoice, "pay", actor=actor, now=now, credit_minor=amount)
         apply_paid_invoice(invoice, actor=actor)
         emit_event("invoice.paid", invoice_payload(invoice), event_key=f"invoice.paid:{invoice.id}")
+        _queue_credit_receipt(invoice, customer, amount)
     return amount
+
+
+def _queue_credit_receipt(invoice: Invoice, customer: Customer, amount_minor: int) -> None:
+    queue_email(
+        to=customer.email,
+        subject=f"Receipt for invoice {invoice.number}: paid from your account credit",
+        template="credit_receipt",
+        context={
+            "customer_name": customer.name,
+            "invoice_number": invoice.number,
+            "reference_code": invoice.reference_code,
+            "amount": format_money(amount_minor, invoice.currency),
+            "credit_left": format_money(customer.credit_balance_minor, invoice.currency),
+        },
+        # the ledger posts credit once per invoice, so one receipt per invoice
+        dedupe_key=f"receipt:credit:{invoice.id}",
+        customer_id=customer.id,
+        attachments=[{"kind": "invoice_pdf", "invoice_id": invoice.id}],
+    )
 
 
 def credit_what_was_paid(invoice: Invoice, *, actor: str) -> int:

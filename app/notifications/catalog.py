@@ -68,6 +68,19 @@ TEMPLATES: dict[str, EmailTemplate] = {
             ("receipt_pdf",),
         ),
         EmailTemplate(
+            "credit_receipt",
+            "billing.credit: the customer's credit paid an invoice in full (a renewal, a dunning retry)",
+            ("customer_name", "invoice_number", "reference_code", "amount", "credit_left"),
+            {
+                "customer_name": "Ada Lovelace",
+                "invoice_number": 1042,
+                "reference_code": "ADV00421337",
+                "amount": "$49.00",
+                "credit_left": "$11.00",
+            },
+            ("invoice_pdf",),
+        ),
+        EmailTemplate(
             "operator_payment_review",
             "payments.settlement: money arrived for an invoice that cannot take it (to the operator)",
             ("invoice_number", "reference_code", "amount", "rail", "reason"),

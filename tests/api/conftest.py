@@ -17,8 +17,9 @@ class ApiClient:
     def get(self, path: str, **params):
         return self.client.get(f"/api/v1{path}", headers=self._headers(), query_string=params)
 
-    def post(self, path: str, body):
-        return self.client.post(f"/api/v1{path}", headers=self._headers(), json=body)
+    def post(self, path: str, body, *, idempotency_key: str | None = None):
+        headers = self._headers() | ({"Idempotency-Key": idempotency_key} if idempotency_key is not None else {})
+        return self.client.post(f"/api/v1{path}", headers=headers, json=body)
 
 
 @pytest.fixture

@@ -31,6 +31,16 @@ def test_every_api_route_is_documented_and_every_documented_operation_exists(app
             assert "401" in operation["responses"], path
 
 
+def test_every_post_documents_the_idempotency_key_header(api):
+    document = api.get("/openapi.json").get_json()
+    posts = [(path, ops["post"]) for path, ops in document["paths"].items() if "post" in ops]
+    assert len(posts) == 5
+    for path, operation in posts:
+        headers = {p["name"]: p for p in operation["parameters"] if p["in"] == "header"}
+        assert headers["Idempotency-Key"]["required"] is False, path
+        assert "same key with a different body is refused" in headers["Idempotency-Key"]["description"]
+
+
 def test_every_schema_in_the_document_is_valid_json_schema(app):
     with app.test_request_context():
         document = build_document()

@@ -12,6 +12,8 @@ from app.billing.renewals import run_renewals
 from app.billing.subscriptions import cancel_subscription, invoice_for_period
 from app.ledger.models import Account
 from app.ledger.service import balance, check_books
+from app.notifications.delivery import deliver_due
+from app.notifications.models import OutboxMessage
 from tests.factories import make_customer, make_plan, make_subscription, pay_in_cash
 
 START = datetime(2027, 1, 31, 12, 0, tzinfo=UTC)
@@ -86,6 +88,29 @@ def test_credit_that_covers_the_renewal_pays_it_and_the_subscription_stays_activ
     assert check_books() == []
 
 
+def test_a_renewal_paid_by_credit_emails_the_customer_one_receipt(db, smtp_server):
+    customer = make_customer(name="Ada Lovelace", email="ada@example.com")
+    sub = make_subscription(customer, now=START, paid=False)
+    pay_in_cash(db.session.scalar(select(Invoice).where(Invoice.subscription_id == sub.id)), 4900 + 6000)
+    deliver_due()  # the cash payment's own receipt
+    smtp_server.sink.reset()
+
+    run_renewals(RENEWAL_RUN)
+    run_renewals(RENEWAL_RUN + timedelta(hours=1))  # a second run finds nothing due and queues nothing
+    deliver_due()
+
+    renewal = db.session.scalar(select(Invoice).where(Invoice.subscription_id == sub.id).order_by(Invoice.id.desc()))
+    [mail] = smtp_server.messages
+    assert mail["To"] == "ada@example.com"
+    assert mail["Subject"] == f"Receipt for invoice {renewal.number}: paid from your account credit"
+    for body in (mail.get_body(("plain",)).get_content(), mail.get_body(("html",)).get_content()):
+        assert "$49.00" in body and str(renewal.number) in body and renewal.reference_code in body
+        assert "$11.00" in body  # the credit left after the renewal
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf" and attachment.get_content().startswith(b"%PDF-")
+    assert count(db, OutboxMessage, OutboxMessage.dedupe_key == f"receipt:credit:{renewal.id}") == 1
+
+
 def test_credit_short_of_the_renewal_pays_part_and_the_rest_is_dunned(db):
     customer = make_customer()
     sub = make_subscription(customer, now=START, paid=False)
@@ -99,6 +124,7 @@ def test_credit_short_of_the_renewal_pays_part_and_the_rest_is_dunned(db):
     assert renewal.status == InvoiceStatus.OPEN and renewal.amount_remaining_minor == 3900
     assert customer.credit_balance_minor == 0
     assert balance(Account.RECEIVABLE, "USD", customer.id) == 3900
+    assert count(db, OutboxMessage, OutboxMessage.dedupe_key.like("receipt:credit:%")) == 0  # still owed: no receipt
     assert check_books() == []
 
 

@@ -183,12 +183,14 @@ def _iso(value) -> str:
 
 
 def _digest(db) -> str:
-    """Key columns of everything the seed writes, in a stable order (ids and random tokens left out)."""
+    """Key columns of everything the seed writes (ids and random tokens left out), as sorted lines: the order rows
+    come back in is the database's business (PostgreSQL sorts text by its collation, SQLite by bytes, ties either
+    way), so it must not change the digest."""
     queries = [
         select(
             Customer.external_id, Customer.email, Customer.name, Customer.country, Customer.preferred_currency,
             Customer.credit_balance_minor, Customer.created_at,
-        ).order_by(Customer.external_id),
+        ),
         select(
             Customer.external_id, Plan.code, Subscription.status, Subscription.created_at,
             Subscription.current_period_start, Subscription.current_period_end, Subscription.trial_end,
@@ -196,31 +198,28 @@ def _digest(db) -> str:
             Subscription.past_due_since, Subscription.dunning_step, Subscription.cancel_at_period_end,
         )
         .join(Customer, Customer.id == Subscription.customer_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .order_by(Subscription.created_at, Customer.external_id, Plan.code),
+        .join(Plan, Plan.id == Subscription.plan_id),
         select(
             Invoice.number, Customer.external_id, Invoice.currency, Invoice.amount_due_minor,
             Invoice.amount_paid_minor, Invoice.status, Invoice.issued_at, Invoice.due_at, Invoice.paid_at,
             Invoice.period_start, Invoice.period_end, Invoice.sent_at, Invoice.reminder_days_sent,
         )
-        .join(Customer, Customer.id == Invoice.customer_id)
-        .order_by(Invoice.number),
+        .join(Customer, Customer.id == Invoice.customer_id),
         select(
             Payment.rail, Payment.rail_payment_id, Invoice.number, Payment.status, Payment.amount_received_minor,
             Payment.currency_received, Payment.amount_minor, Payment.currency, Payment.exchange_rate,
             Payment.fee_minor, Payment.applied_minor, Payment.refunded_minor, Payment.received_at,
             Payment.disputed, Payment.note,
         )
-        .outerjoin(Invoice, Invoice.id == Payment.invoice_id)
-        .order_by(Payment.rail, Payment.rail_payment_id),
+        .outerjoin(Invoice, Invoice.id == Payment.invoice_id),
         select(Payment.rail_payment_id, Refund.amount_minor, Refund.rail_refund_id, Refund.reason)
-        .join(Payment, Payment.id == Refund.payment_id)
-        .order_by(Refund.rail_refund_id),
+        .join(Payment, Payment.id == Refund.payment_id),
     ]  # fmt: skip
     sha = hashlib.sha256()
     for query in queries:
-        for row in db.session.execute(query):
-            sha.update("|".join(_iso(v) for v in row).encode() + b"\n")
+        for line in sorted("|".join(_iso(v) for v in row) for row in db.session.execute(query)):
+            sha.update(line.encode() + b"\n")
+        sha.update(b"--\n")  # where one table ends
     sha.update(repr(sorted(trial_balance().items())).encode())
     return sha.hexdigest()
 
@@ -236,7 +235,12 @@ def _wipe(db) -> None:
                 conn.execute(sa.text(f'DELETE FROM "{name}"'))
 
 
-def test_the_same_seed_gives_the_same_history_and_another_seed_another(db):
+#: seed 5's history (60 customers, 12 months to END), the same on PostgreSQL and SQLite. A deliberate change to
+#: what the demo writes changes it: check the new history, then paste the digest the failing test prints.
+SEED_5_DIGEST = "d25d1d64691e7823875aee133317b7f4ff59b5d0374ece0e9ab1cef104be180c"
+
+
+def test_the_same_seed_gives_the_same_history_on_either_database_and_another_seed_another(db):
     def history(seed: int) -> str:
         _wipe(db)
         seed_demo_data(DemoOptions(customers=60, months=12, seed=seed, end=END))
@@ -244,4 +248,5 @@ def test_the_same_seed_gives_the_same_history_and_another_seed_another(db):
 
     first, again, other = history(5), history(5), history(6)
     assert first == again
+    assert first == SEED_5_DIGEST, f"seed 5 now gives {first} on {db.engine.dialect.name}"
     assert other != first

@@ -69,27 +69,68 @@ def test_money_refuses_mixing_currencies_and_floats():
     assert str(Money.parse("19.99", "USD")) == "$19.99"
 
 
-def test_wei_amounts_survive_the_database_exactly(db):
+def _eth_payment(invoice, reference: str, wei: int, rate: Decimal):
+    from app.payments.models import Payment, PaymentStatus, Rail
+
+    return Payment(
+        invoice_id=invoice.id,
+        customer_id=invoice.customer_id,
+        rail=Rail.ETH,
+        rail_payment_id=reference,
+        status=PaymentStatus.SETTLED,
+        amount_received_minor=wei,
+        currency_received="ETH",
+        amount_minor=4900,
+        currency="USD",
+        exchange_rate=rate,
+    )
+
+
+@pytest.mark.parametrize(
+    ("wei", "rate"),
+    [
+        (20999130036041365, Decimal("0.000016384523917364")),  # a float would store ...364 and 1.6384523917363999e-05
+        (10**24 + 7, Decimal("0.000000000000000001")),  # a million ether: beyond 64 bits; the smallest rate there is
+        (1, Decimal("99999999999999999999.999999999999999999")),  # the largest rate NUMERIC(38, 18) holds
+    ],
+)
+def test_wei_amounts_and_rates_survive_the_database_exactly(db, wei, rate):
     from sqlalchemy import select
 
-    from app.payments.models import Payment, PaymentStatus, Rail
+    from app.payments.models import Payment
     from tests.factories import make_invoice
 
-    invoice = make_invoice(amount_minor=4900)
-    wei = 20999130036041365  # a float would store ...364
-    db.session.add(
-        Payment(
-            invoice_id=invoice.id,
-            customer_id=invoice.customer_id,
-            rail=Rail.ETH,
-            rail_payment_id="0xabc:0",
-            status=PaymentStatus.SETTLED,
-            amount_received_minor=wei,
-            currency_received="ETH",
-            amount_minor=4900,
-            currency="USD",
-        )
-    )
+    db.session.add(_eth_payment(make_invoice(amount_minor=4900), "0xabc:0", wei, rate))
     db.session.commit()
     db.session.expire_all()
-    assert db.session.scalar(select(Payment.amount_received_minor)) == wei
+    stored = db.session.execute(select(Payment.amount_received_minor, Payment.exchange_rate)).one()
+    assert stored.amount_received_minor == wei and isinstance(stored.amount_received_minor, int)
+    assert stored.exchange_rate == rate
+    assert stored.exchange_rate.as_tuple().exponent == -18  # both databases give the rate back with its 18 places
+    # looking a payment up by its exact amount still works where the column is text (SQLite)
+    assert db.session.scalar(select(Payment.rail_payment_id).where(Payment.amount_received_minor == wei)) == "0xabc:0"
+
+
+def test_the_database_still_refuses_a_negative_amount_received(db):
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.factories import make_invoice
+
+    db.session.add(_eth_payment(make_invoice(amount_minor=4900), "0xabc:1", 5, Decimal(1)))
+    db.session.commit()
+    with pytest.raises(IntegrityError, match="amounts_not_negative"):
+        db.session.execute(text("UPDATE payments SET amount_received_minor = -1"))
+    db.session.rollback()
+
+
+def test_rates_with_more_than_18_places_round_like_postgresql(db):
+    from sqlalchemy import select
+
+    from app.payments.models import Payment
+    from tests.factories import make_invoice
+
+    db.session.add(_eth_payment(make_invoice(amount_minor=4900), "0xabc:2", 5, Decimal("0.0000000000000000125")))
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.scalar(select(Payment.exchange_rate)) == Decimal("0.000000000000000013")
