@@ -396,7 +396,7 @@ def _paths() -> dict[str, Any]:
                 "summary": "Change the plan. A trial switches in place; the free plan at once, with the unused paid "
                 "time as credit; a paid plan starts as a new subscription that takes over when its first invoice "
                 "is paid. 409 when the subscription is canceled, unpaid or past due, or a change is already waiting.",
-                "parameters": [_path_param("subscription_id", {"type": "integer"})],
+                "parameters": [_path_param("subscription_id", {"type": "integer"}), IDEMPOTENCY_KEY],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": _ref("PlanChangeInput")}}},
                 "responses": {"200": _json(_ref("PlanChange"), "Changed, or waiting for payment")}
                 | _errors(400, 404, 409, 422),

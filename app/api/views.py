@@ -208,13 +208,13 @@ def change_subscription_plan(subscription_id: int):
         raise conflict("subscription_id", str(exc)) from None
     except PlanNotAvailable as exc:
         raise invalid("plan", str(exc)) from None
-    db.session.commit()
-    return jsonify(
-        {
+    return _commit_answer(
+        lambda: {
             "subscription": subscription_json(change.subscription),
             "invoice": invoice_json(change.invoice) if change.invoice else None,
             "pending": change.pending,
-        }
+        },
+        200,
     )
 
 

@@ -1,7 +1,7 @@
 """subscriptions: the plan change a subscription replaces
 
 Revision ID: 857a7646df50
-Revises: 2481f7593d4b
+Revises: 376b3689c6e2
 Create Date: 2026-11-25 21:01:15.591667
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = "857a7646df50"
-down_revision = "2481f7593d4b"
+down_revision = "376b3689c6e2"
 branch_labels = None
 depends_on = None
 

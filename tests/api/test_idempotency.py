@@ -93,11 +93,18 @@ def test_a_malformed_key_is_refused(api, customer, db):
         ("/plans", {"code": "pro", "name": "Pro", "amount": "49.00", "currency": "USD", "interval": "month"}, 201),
         ("/subscriptions", {"customer": "user-1", "plan": "basic"}, 201),
         ("/invoices/{invoice}/payments", {"method": "wire", "amount": "20.00", "reference": "FW-1"}, 201),
+        ("/subscriptions/{subscription}/plan", {"plan": "basic"}, 200),
     ],
 )
 def test_every_post_endpoint_replays_its_first_answer(api, customer, db, path, body, status):
+    from app.billing.plans import free_plan
+    from app.billing.subscriptions import start_subscription
+
     make_plan(code="basic", amount_minor=900)
-    path = path.format(invoice=make_invoice(customer, amount_minor=4900).id)
+    invoice = make_invoice(customer, amount_minor=4900)
+    subscription = start_subscription(customer, free_plan(), actor="test")[0] if "{subscription}" in path else None
+    db.session.commit()
+    path = path.format(invoice=invoice.id, subscription=subscription.id if subscription else None)
     first = api.post(path, body, idempotency_key="retry-me")
     assert first.status_code == status, first.get_data(as_text=True)
     after_first = row_counts(db)
