@@ -16,6 +16,7 @@ from app.customers.timeline import customer_timeline
 from app.extensions import db
 from app.fragments import render_page_or_fragment
 from app.pagination import page_number
+from app.payments.disputes import customer_disputes
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -73,4 +74,5 @@ def show(customer_id: int):
         customer=customer,
         overview=customer_overview(customer),
         timeline=customer_timeline(customer),
+        disputes=customer_disputes(customer.id),
     )
