@@ -2,6 +2,7 @@
 Stripe moves (the amount and the dispute fee out when it opens, back when it is won, a refund when it is lost), the
 operator hears once, and the customer page shows the deadline."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -14,6 +15,7 @@ from app.notifications.rendering import render_email
 from app.payments.models import Dispute, DisputeStatus, Payment, PaymentStatus
 from app.payments.stripe.disputes import apply_dispute
 from app.payments.stripe.events import process_received_events
+from app.queues import get_queue
 from tests.factories import make_customer, make_invoice
 from tests.fakes.stripe_state import DISPUTE_FEE
 from tests.payments.stripe_helpers import books_snapshot, event_rows, paid_by_card, post_event, process_all
@@ -292,3 +294,24 @@ def test_an_opened_dispute_books_the_withdrawal_reported_in_another_currency_wit
         ("txn_1", -4_900, 0)
     ]
     assert [(m.amount_minor, m.fee_minor) for m in balance_movements(dispute, "USD")] == [(-5_300, 1_500)]
+
+
+def test_two_workers_inside_the_same_dispute_at_once_book_it_once(client, db, stripe_fake, run_worker):
+    payment = _card_payment(client, db, stripe_fake)
+    before = _books(db)
+    with stripe_fake.state.lock:
+        du = stripe_fake.state.open_dispute(payment.rail_payment_id)
+    events = stripe_fake.new_events()  # charge.dispute.created and charge.dispute.funds_withdrawn
+    for event in events:
+        assert post_event(client, stripe_fake, event).status_code == 200
+    # Each worker claims one of the two events; both read the dispute at the same moment, then both apply it.
+    stripe_fake.rendezvous(f"/v1/disputes/{du['id']}")
+    get_queue().enqueue("workers.jobs.stripe_events", description="stripe_events")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: run_worker(), range(2)))
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-2000:] for r in results]
+    assert stripe_fake.met == [f"/v1/disputes/{du['id']}"]
+    after = _books(db)
+    assert (after["disputed"] - before["disputed"], after["fees"] - before["fees"]) == (AMOUNT, DISPUTE_FEE)
+    assert len(_emails(db, "operator_dispute_opened")) == 1
+    assert check_books() == []
