@@ -22,6 +22,7 @@ from app.customers.timeline import customer_timeline
 from app.extensions import db
 from app.fragments import render_page_or_fragment
 from app.pagination import page_number
+from app.payments.disputes import customer_disputes
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -84,6 +85,7 @@ def _customer_page(customer: Customer, plan_form: ChangePlanForm | None = None, 
         customer=customer,
         overview=overview,
         timeline=customer_timeline(customer),
+        disputes=customer_disputes(customer.id),
         plan_form=plan_form or _plan_form(overview.subscription),
     ), status
 

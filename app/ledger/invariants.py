@@ -10,7 +10,7 @@ from app.billing.models import Invoice, InvoiceStatus
 from app.customers.models import Customer
 from app.extensions import db
 from app.ledger.models import Account, LedgerEntry, LedgerTransaction
-from app.payments.models import Payment, PaymentStatus, Refund, RefundStatus
+from app.payments.models import Dispute, Payment, PaymentStatus, Refund, RefundStatus
 
 #: payment statuses whose applied amount counts toward an invoice
 APPLIED_STATUSES = (PaymentStatus.SETTLED, PaymentStatus.REFUNDED, PaymentStatus.PARTIALLY_REFUNDED)
@@ -128,7 +128,8 @@ def _suspense_problems() -> list[str]:
 
 
 def _cash_problems() -> list[str]:
-    """Cash per rail is what payments brought in net of fees, less refunds; fees and refunds match their rows."""
+    """Cash per rail is what payments brought in net of fees, less refunds and what disputes withdrew; fees,
+    refunds and disputed funds match their rows."""
     expected: dict[tuple[str, str], int] = defaultdict(int)
     for rail, currency, net, fees in db.session.execute(
         select(
@@ -150,6 +151,7 @@ def _cash_problems() -> list[str]:
     ):
         expected[(f"cash:{rail.value}", currency)] -= int(refunded)
         expected[(Account.REFUNDS.value, currency)] += int(refunded)
+    _add_disputes(expected)
     # A refunded overpayment comes back out of customer credit, a returned held payment out of suspense:
     # neither is revenue given back.
     for currency, from_credit in db.session.execute(
@@ -164,15 +166,46 @@ def _cash_problems() -> list[str]:
         select(LedgerEntry.account, LedgerEntry.currency, func.sum(LedgerEntry.amount_minor))
         .where(
             LedgerEntry.account.in_(
-                [a for a in Account if a.value.startswith("cash:")] + [Account.FEES, Account.REFUNDS]
+                [a for a in Account if a.value.startswith("cash:")]
+                + [Account.FEES, Account.REFUNDS, Account.DISPUTED_FUNDS]
             )
         )
         .group_by(LedgerEntry.account, LedgerEntry.currency)
     ):
         actual[(account.value, currency)] = int(total)
     return [
-        f"{account} {currency}: ledger {actual.get((account, currency), 0)}, payments and refunds say "
+        f"{account} {currency}: ledger {actual.get((account, currency), 0)}, payments, refunds and disputes say "
         f"{expected.get((account, currency), 0)}"
         for account, currency in sorted(set(expected) | set(actual))
         if actual.get((account, currency), 0) != expected.get((account, currency), 0)
     ]
+
+
+def _add_disputes(expected: dict[tuple[str, str], int]) -> None:
+    """What the rails withdrew for disputes left cash for disputed funds (the amount) and fees (the fee); what they
+    reinstated came back. A lost dispute's refund was taken from disputed funds, so it is added back to the cash
+    that the refunds above took it from."""
+    for rail, currency, withdrawn, reinstated, fees in db.session.execute(
+        select(
+            Payment.rail,
+            Dispute.currency,
+            func.sum(Dispute.withdrawn_minor),
+            func.sum(Dispute.reinstated_minor),
+            func.sum(Dispute.fee_minor),
+        )
+        .join(Payment, Payment.id == Dispute.payment_id)
+        .group_by(Payment.rail, Dispute.currency)
+    ):
+        held = int(withdrawn) - int(reinstated)
+        expected[(f"cash:{rail.value}", currency)] -= held + int(fees)
+        expected[(Account.DISPUTED_FUNDS.value, currency)] += held
+        expected[(Account.FEES.value, currency)] += int(fees)
+    for rail, currency, refunded in db.session.execute(
+        select(Payment.rail, Refund.currency, func.sum(Refund.amount_minor))
+        .join(Dispute, Dispute.refund_id == Refund.id)
+        .join(Payment, Payment.id == Refund.payment_id)
+        .where(Refund.status == RefundStatus.SUCCEEDED)
+        .group_by(Payment.rail, Refund.currency)
+    ):
+        expected[(f"cash:{rail.value}", currency)] += int(refunded)
+        expected[(Account.DISPUTED_FUNDS.value, currency)] -= int(refunded)

@@ -28,6 +28,9 @@ class Account(enum.StrEnum):
     FX_GAIN_LOSS = "fx_gain_loss"
     #: written-off receivables (uncollectible invoices)
     BAD_DEBT = "bad_debt"
+    #: an asset: money a card network took back while a dispute (chargeback) is open; it returns to cash when
+    #: the dispute is won, or becomes a refund to the customer when it is lost
+    DISPUTED_FUNDS = "disputed_funds"
     CASH_CARD = "cash:card"
     CASH_BTC = "cash:btc"
     CASH_ETH = "cash:eth"

@@ -33,6 +33,15 @@ _INVOICE_EXAMPLE = {
     "due_date": "2026-12-09",
     "pay_url": "https://billing.example.com/pay/tok_example",
 }
+_DISPUTE_KEYS = ("customer_name", "invoice_number", "amount", "reason", "payment_ref", "dispute_ref")
+_DISPUTE_EXAMPLE = {
+    "customer_name": "Ada Lovelace",
+    "invoice_number": 1042,
+    "amount": "$49.00",
+    "reason": "product not received",
+    "payment_ref": "pi_3QExample",
+    "dispute_ref": "du_1QExample",
+}
 _DUNNING_EXAMPLE = {
     "customer_name": "Ada Lovelace",
     "invoice_number": 1042,
@@ -148,6 +157,18 @@ TEMPLATES: dict[str, EmailTemplate] = {
                 "kind": "incident_opened",
                 "raised_at": "2026-11-25T10:00:00+00:00",
             },
+        ),
+        EmailTemplate(
+            "operator_dispute_opened",
+            "payments.disputes: a customer's bank disputes a payment (to the operator), once per dispute",
+            (*_DISPUTE_KEYS, "evidence_due", "taken"),
+            {**_DISPUTE_EXAMPLE, "evidence_due": "2026-12-09 23:59 UTC", "taken": "$49.00 and a $15.00 dispute fee"},
+        ),
+        EmailTemplate(
+            "operator_dispute_closed",
+            "payments.disputes: a dispute closed, won or lost (to the operator), once per dispute",
+            (*_DISPUTE_KEYS, "outcome", "fee_kept"),
+            {**_DISPUTE_EXAMPLE, "outcome": "lost", "fee_kept": "$15.00"},
         ),
         EmailTemplate(
             "dunning_downgraded",

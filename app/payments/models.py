@@ -119,3 +119,52 @@ class Refund(db.Model):
         UniqueConstraint("payment_id", "rail_refund_id", name="uq_refunds_payment_rail_id"),
         CheckConstraint("amount_minor > 0", name="amount_positive"),
     )
+
+
+class DisputeStatus(enum.StrEnum):
+    #: the customer's bank contests the payment; evidence is due by `due_by`
+    OPEN = "open"
+    #: closed in our favour (or an inquiry that never became a chargeback): the money stays ours
+    WON = "won"
+    #: closed in the customer's favour: the disputed amount is refunded to them
+    LOST = "lost"
+
+
+class Dispute(db.Model):
+    """A payment contested by the customer's bank (a chargeback), one row per dispute on its rail."""
+
+    __tablename__ = "disputes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"), nullable=False, index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), nullable=False, index=True)
+    #: the dispute's id on its rail (Stripe du_... or dp_...); "flag:<payment id>" when only flagged by hand
+    rail_dispute_id: Mapped[str] = mapped_column(String(200), nullable=False, unique=True)
+    status: Mapped[DisputeStatus] = mapped_column(str_enum(DisputeStatus, 16), nullable=False)
+    #: the rail's own word for the state (Stripe: needs_response, under_review, warning_closed, won, lost ...)
+    rail_status: Mapped[str | None] = mapped_column(String(40))
+    #: the bank's reason (Stripe: fraudulent, product_not_received, subscription_canceled ...)
+    reason: Mapped[str | None] = mapped_column(String(60))
+    #: the contested amount, in the payment's currency
+    amount_minor: Mapped[int] = mapped_column(nullable=False)
+    currency: Mapped[str] = mapped_column(String(4), nullable=False)
+    #: what the rail took from our balance for it, and what it gave back (in the ledger: disputed funds)
+    withdrawn_minor: Mapped[int] = mapped_column(nullable=False, default=0)
+    reinstated_minor: Mapped[int] = mapped_column(nullable=False, default=0)
+    #: dispute fees kept by the rail: charged less returned (in the ledger: fees)
+    fee_minor: Mapped[int] = mapped_column(nullable=False, default=0)
+    #: when lost: the refund the held money became
+    refund_id: Mapped[int | None] = mapped_column(ForeignKey("refunds.id"))
+    #: the evidence deadline while open
+    due_by: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    payment: Mapped[Payment] = relationship()
+    refund: Mapped[Refund | None] = relationship()
+
+    __table_args__ = (
+        CheckConstraint("amount_minor >= 0", name="amount_not_negative"),
+        CheckConstraint("withdrawn_minor >= 0 AND reinstated_minor >= 0", name="movements_not_negative"),
+    )

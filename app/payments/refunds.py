@@ -20,9 +20,18 @@ class RefundError(ValueError):
 
 
 def record_refund(
-    payment_id: int, amount_minor: int, rail_refund_id: str, *, actor: str, reason: str | None = None
+    payment_id: int,
+    amount_minor: int,
+    rail_refund_id: str,
+    *,
+    actor: str,
+    reason: str | None = None,
+    from_account: Account | None = None,
 ) -> tuple[Refund, bool]:
-    """Records a confirmed refund; (refund, created). Idempotent on (payment, rail_refund_id)."""
+    """Records a confirmed refund; (refund, created). Idempotent on (payment, rail_refund_id).
+
+    The money leaves the rail's cash account unless `from_account` says where the rail already took it from
+    (a lost dispute: disputed funds)."""
     payment = db.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())
     if payment is None:
         raise RefundError(f"no payment {payment_id}")
@@ -72,7 +81,7 @@ def record_refund(
         [
             Line(Account.CUSTOMER_CREDIT, from_credit, payment.customer_id),
             Line(Account.REFUNDS, amount_minor - from_credit),
-            Line(Account.cash_for(payment.rail.value), -amount_minor),
+            Line(from_account or Account.cash_for(payment.rail.value), -amount_minor),
         ],
         payment_id=payment.id,
         refund_id=refund.id,

@@ -65,6 +65,10 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(12)}"
 
 
+#: Stripe's dispute fee in the US (minor units), taken with the disputed amount when a dispute opens
+DISPUTE_FEE = 1500
+
+
 def card_fee(amount: int) -> int:
     """Stripe's US card pricing, 2.9 % + 30 cents, rounded half up."""
     return (amount * 29 + 500) // 1000 + 30
@@ -426,20 +430,27 @@ class StripeState:
         return refund
 
     # -- disputes ---------------------------------------------------------------------------------------------
-    def open_dispute(self, pi_id: str, reason: str = "fraudulent", due_in_days: int = 7) -> dict[str, Any]:
+    def open_dispute(
+        self, pi_id: str, reason: str = "fraudulent", due_in_days: int = 7, fee: int = DISPUTE_FEE
+    ) -> dict[str, Any]:
+        """The bank disputes the charge: Stripe withdraws the amount and its dispute fee from the balance at once
+        (one balance transaction) and sends charge.dispute.created and charge.dispute.funds_withdrawn."""
         pi = self.get("payment_intent", pi_id)
         charge = self.get("charge", pi["latest_charge"])
         charge["disputed"] = True
+        dispute_id = new_id("du")
+        amount = charge["amount"] - charge["amount_refunded"]
         dispute = {
-            "id": new_id("du"),
+            "id": dispute_id,
             "object": "dispute",
-            "amount": charge["amount"] - charge["amount_refunded"],
+            "amount": amount,
             "currency": charge["currency"],
             "charge": charge["id"],
             "payment_intent": pi_id,
             "reason": reason,
             "status": "needs_response",
             "is_charge_refundable": False,
+            "balance_transactions": [self._dispute_txn(dispute_id, -amount, fee, charge["currency"], "dispute")],
             "evidence_details": {
                 "due_by": self.now() + due_in_days * 86400,
                 "has_evidence": False,
@@ -451,13 +462,54 @@ class StripeState:
         }
         self.objects[dispute["id"]] = dispute
         self.emit("charge.dispute.created", dispute)
+        self.emit("charge.dispute.funds_withdrawn", dispute)
         return dispute
 
-    def close_dispute(self, dispute_id: str, status: str) -> dict[str, Any]:
+    def close_dispute(self, dispute_id: str, status: str, *, fee_returned: bool = True) -> dict[str, Any]:
+        """Won: Stripe reinstates the amount in a second balance transaction, with the fee returned (a negative
+        fee) or kept, as the account's country rules; lost: the money stays withdrawn."""
         dispute = self.get("dispute", dispute_id)
         dispute["status"] = status
         self.emit("charge.dispute.closed", dispute)
+        if status == "won":
+            withdrawal = dispute["balance_transactions"][0]
+            fee = -withdrawal["fee"] if fee_returned else 0
+            dispute["balance_transactions"].append(
+                self._dispute_txn(dispute_id, -withdrawal["amount"], fee, dispute["currency"], "dispute_reversal")
+            )
+            self.emit("charge.dispute.funds_reinstated", dispute)
         return dispute
+
+    def _dispute_txn(self, dispute_id: str, amount: int, fee: int, currency: str, category: str) -> dict[str, Any]:
+        txn = {
+            "id": new_id("txn"),
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": self.now() + 2 * 86400,
+            "created": self.now(),
+            "currency": currency,
+            "description": f"Chargeback {'withdrawal' if amount < 0 else 'reversal'} for {dispute_id}",
+            "exchange_rate": None,
+            "fee": fee,
+            "fee_details": [
+                {
+                    "amount": fee,
+                    "application": None,
+                    "currency": currency,
+                    "description": "Dispute fee",
+                    "type": "stripe_fee",
+                }
+            ]
+            if fee
+            else [],
+            "net": amount - fee,
+            "reporting_category": category,
+            "source": dispute_id,
+            "status": "pending",
+            "type": "adjustment",
+        }
+        self.objects[txn["id"]] = txn
+        return txn
 
     # -- billing portal ------------------------------------------------------------------------------------------
     def create_portal_session(self, params: dict[str, Any]) -> dict[str, Any]:

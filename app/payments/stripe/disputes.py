@@ -1,5 +1,9 @@
-"""Disputes (chargebacks): flagged on the payment with the evidence deadline while open; cleared when won; when
-lost, the disputed amount leaves the books as a refund named by the dispute id (du_...)."""
+"""Stripe disputes (chargebacks) as Stripe shows them now, turned into the rail-neutral facts of
+app/payments/disputes.py, which keeps the dispute row and the books.
+
+Stripe reports the money through the dispute's `balance_transactions`: one withdrawal (amount negative, with the
+dispute fee in `fee`) when it opens, and a reinstatement when it is won (with a negative fee when Stripe returns the
+fee). We book exactly those, keyed by their txn_ ids, rather than assume Stripe's fee rules."""
 
 from __future__ import annotations
 
@@ -8,15 +12,16 @@ from typing import Any
 
 from sqlalchemy import select
 
-from app.audit.service import record_audit
 from app.extensions import db
-from app.money import format_money
-from app.payments.models import Payment, PaymentStatus, Rail
-from app.payments.refunds import RefundError, record_refund
+from app.money import MoneyError, normalise_currency
+from app.payments.disputes import BalanceMovement, DisputeFacts, record_dispute
+from app.payments.models import DisputeStatus, Payment, Rail
 from app.payments.stripe.outcome import Outcome
 
+#: Stripe's statuses in our three; inquiries (warning_*) and `prevented` never took money
 OPEN = ("warning_needs_response", "warning_under_review", "needs_response", "under_review")
 WON = ("won", "warning_closed", "prevented")
+LOST = ("lost",)
 
 
 def apply_dispute(dispute: dict[str, Any], *, actor: str) -> Outcome:
@@ -30,62 +35,58 @@ def apply_dispute(dispute: dict[str, Any], *, actor: str) -> Outcome:
         return Outcome.unmatched(
             f"dispute {dispute['id']} on PaymentIntent {dispute.get('payment_intent')}, which is not in our books"
         )
-    status = dispute.get("status")
-    if status in OPEN:
-        return _open(payment, dispute, actor)
-    if status in WON:
-        if not payment.disputed and payment.dispute_due_by is None:
-            return Outcome.done(f"dispute {dispute['id']} {status}; payment {payment.id} was not flagged")
-        payment.disputed, payment.dispute_due_by = False, None
-        record_audit("payment.dispute_won", payment, actor=actor, dispute=dispute["id"], status=status)
-        return Outcome.done(f"dispute {dispute['id']} {status}: payment {payment.id} keeps its money")
-    if status == "lost":
-        return _lost(payment, dispute, actor)
-    return Outcome.done(f"dispute {dispute['id']} is {status}; nothing to change")
-
-
-def _open(payment: Payment, dispute: dict[str, Any], actor: str) -> Outcome:
-    due_by = _due_by(dispute)
-    when = f"evidence due {due_by:%Y-%m-%d %H:%M} UTC" if due_by else "no evidence deadline given"
-    if payment.disputed and payment.dispute_due_by == due_by:
-        return Outcome.done(f"dispute {dispute['id']} already flagged on payment {payment.id} ({when})")
-    payment.disputed, payment.dispute_due_by = True, due_by
-    record_audit(
-        "payment.disputed",
-        payment,
-        actor=actor,
-        dispute=dispute["id"],
+    status = dispute_status(dispute.get("status"))
+    if status is None:
+        return Outcome.done(f"dispute {dispute['id']} is {dispute.get('status')}; nothing to change")
+    facts = DisputeFacts(
+        rail_dispute_id=dispute["id"],
+        status=status,
+        rail_status=dispute.get("status"),
+        amount_minor=int(dispute.get("amount") or 0),
         reason=dispute.get("reason"),
-        amount_minor=dispute.get("amount"),
-        due_by=due_by.isoformat() if due_by else None,
+        due_by=_due_by(dispute),
+        movements=balance_movements(dispute, payment.currency),
     )
-    return Outcome.done(f"dispute {dispute['id']} ({dispute.get('reason')}) flagged on payment {payment.id}: {when}")
+    result = record_dispute(payment, facts, actor=actor)
+    text = f"payment {payment.id}: {result.text}"
+    return Outcome.unmatched(text) if result.needs_operator else Outcome.done(text)
 
 
-def _lost(payment: Payment, dispute: dict[str, Any], actor: str) -> Outcome:
-    amount = min(int(dispute.get("amount") or 0), payment.amount_minor - payment.refunded_minor)
-    taken = ""
-    if amount > 0 and payment.status in (PaymentStatus.SETTLED, PaymentStatus.PARTIALLY_REFUNDED):
-        try:
-            _, created = record_refund(payment.id, amount, dispute["id"], actor=actor, reason="dispute lost")
-        except RefundError as exc:
-            return Outcome.unmatched(f"dispute {dispute['id']} lost; booking it on payment {payment.id} failed: {exc}")
-        taken = f"{format_money(amount, payment.currency)} taken back" if created else "already booked"
-    changed = not payment.disputed or payment.dispute_due_by is not None
-    payment.disputed, payment.dispute_due_by = True, None
-    if changed or taken.endswith("back"):
-        record_audit("payment.dispute_lost", payment, actor=actor, dispute=dispute["id"], amount_minor=amount)
-    return Outcome.done(f"dispute {dispute['id']} lost on payment {payment.id}: {taken or 'nothing left to take back'}")
+def dispute_status(stripe_status: str | None) -> DisputeStatus | None:
+    if stripe_status in OPEN:
+        return DisputeStatus.OPEN
+    if stripe_status in WON:
+        return DisputeStatus.WON
+    if stripe_status in LOST:
+        return DisputeStatus.LOST
+    return None
+
+
+def balance_movements(dispute: dict[str, Any], currency: str) -> tuple[BalanceMovement, ...]:
+    """The dispute's balance transactions in the payment's currency.
+
+    A balance transaction in the account's settlement currency (a EUR charge on a USD account) is not ours to
+    convert: its direction is kept with the disputed amount in the charge currency, and its fee is left out, as
+    the fee of such a charge is (app/payments/stripe/intents.py)."""
+    movements = []
+    disputed = int(dispute.get("amount") or 0)
+    for txn in dispute.get("balance_transactions") or []:
+        if not isinstance(txn, dict) or not txn.get("id"):
+            continue
+        amount, fee = int(txn.get("amount") or 0), int(txn.get("fee") or 0)
+        if _currency(txn.get("currency")) != currency:
+            amount, fee = (-disputed if amount < 0 else disputed if amount > 0 else 0), 0
+        movements.append(BalanceMovement(txn["id"], amount, fee))
+    return tuple(movements)
+
+
+def _currency(code: Any) -> str:
+    try:
+        return normalise_currency(str(code or ""))
+    except MoneyError:
+        return str(code or "").upper()
 
 
 def _due_by(dispute: dict[str, Any]) -> datetime | None:
     due = (dispute.get("evidence_details") or {}).get("due_by")
     return datetime.fromtimestamp(int(due), UTC) if due else None
-
-
-def open_disputes(customer_id: int | None = None) -> list[Payment]:
-    """Payments under an open dispute, soonest deadline first (for the customer page and the dashboard)."""
-    query = select(Payment).where(Payment.disputed.is_(True), Payment.dispute_due_by.is_not(None))
-    if customer_id is not None:
-        query = query.where(Payment.customer_id == customer_id)
-    return list(db.session.scalars(query.order_by(Payment.dispute_due_by)))

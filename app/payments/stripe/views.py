@@ -11,9 +11,9 @@ from app.audit.service import current_actor
 from app.auth.guards import admin_required
 from app.extensions import db, htmx
 from app.money import MoneyError, parse_minor, to_decimal_string
+from app.payments.disputes import customer_disputes, open_disputes
 from app.payments.models import Refund
 from app.payments.stripe.client import stripe_status
-from app.payments.stripe.disputes import open_disputes
 from app.payments.stripe.events import process_event, reset_event
 from app.payments.stripe.forms import CardRefundForm
 from app.payments.stripe.models import StripeEvent, StripeEventStatus
@@ -115,6 +115,9 @@ def card_refund(payment_id: int):
 @bp.route("/disputes")
 @admin_required
 def disputes():
-    """Open disputes with their deadlines (for the customer page: ?customer=<id>; an HTMX fragment)."""
+    """Open disputes with their deadlines; ?customer=<id>: that customer's, closed ones too (the customer page's
+    fragment)."""
     customer_id = request.args.get("customer", type=int)
-    return render_template("stripe/partials/_disputes.html", disputes=open_disputes(customer_id))
+    if customer_id is None:
+        return render_template("stripe/partials/_disputes.html", disputes=open_disputes(), for_customer=False)
+    return render_template("stripe/partials/_disputes.html", disputes=customer_disputes(customer_id), for_customer=True)

@@ -1,5 +1,5 @@
-"""Card refunds go through Stripe and enter the books once Stripe confirms; disputes are flagged with their
-deadline, cleared when won, booked as money taken back when lost."""
+"""Card refunds go through Stripe and enter the books once Stripe confirms; the invoice page shows a dispute's
+deadline (the disputes themselves: test_disputes.py)."""
 
 from datetime import UTC, datetime
 
@@ -115,62 +115,6 @@ def test_a_refund_made_in_stripes_dashboard_is_recorded_from_its_webhook(client,
     payment = _payment(db, payment.id)
     assert payment.refunded_minor == 1500 and payment.refunds[0].rail_refund_id == refund["id"]
     assert check_books() == []
-
-
-def test_a_dispute_flags_the_payment_with_its_deadline_and_winning_clears_it(operator_client, db, stripe_fake):
-    payment = _card_payment(operator_client, db, stripe_fake)
-    with stripe_fake.state.lock:
-        dispute = stripe_fake.state.open_dispute(payment.rail_payment_id, due_in_days=7)
-    process_all(operator_client, stripe_fake)
-    payment = _payment(db, payment.id)
-    due = datetime.fromtimestamp(dispute["evidence_details"]["due_by"], UTC)
-    assert payment.disputed is True and payment.dispute_due_by == due
-    listing = operator_client.get(f"/payments/disputes?customer={payment.customer_id}").get_data(as_text=True)
-    assert payment.rail_payment_id in listing and f"evidence due {due:%b %-d, %H:%M} UTC" in listing
-    box = operator_client.get(f"/payments/{payment.id}/card-refund").get_data(as_text=True)
-    assert "Disputed · evidence due" in box and "Refund through Stripe" not in box
-
-    with stripe_fake.state.lock:
-        stripe_fake.state.close_dispute(dispute["id"], "won")
-    process_all(operator_client, stripe_fake)
-    payment = _payment(db, payment.id)
-    assert payment.disputed is False and payment.dispute_due_by is None and payment.refunded_minor == 0
-    assert "No open card disputes" in operator_client.get("/payments/disputes").get_data(as_text=True)
-
-
-def test_a_lost_dispute_takes_the_money_back_once(client, db, stripe_fake):
-    payment = _card_payment(client, db, stripe_fake, amount_minor=8_000)
-    with stripe_fake.state.lock:
-        dispute = stripe_fake.state.open_dispute(payment.rail_payment_id)
-        stripe_fake.state.close_dispute(dispute["id"], "lost")
-    events = stripe_fake.new_events()
-    for event in events + events:  # every event delivered twice
-        assert post_event(client, stripe_fake, event).status_code == 200
-    process_received_events()
-    payment = _payment(db, payment.id)
-    assert payment.disputed is True and payment.dispute_due_by is None
-    assert (payment.status, payment.refunded_minor) == (PaymentStatus.REFUNDED, 8_000)
-    assert [(r.rail_refund_id, r.amount_minor, r.reason) for r in payment.refunds] == [
-        (dispute["id"], 8_000, "dispute lost")
-    ]
-    assert check_books() == []
-    # Both dispute events saw the final state (lost): the second found it booked.
-    results = [r.result for r in event_rows(db) if r.type.startswith("charge.dispute")]
-    assert len(results) == 2 and sum("$80.00 taken back" in r for r in results) == 1
-
-
-def test_dispute_events_out_of_order_end_in_the_disputes_final_state(client, db, stripe_fake):
-    payment = _card_payment(client, db, stripe_fake)
-    with stripe_fake.state.lock:
-        dispute = stripe_fake.state.open_dispute(payment.rail_payment_id)
-        stripe_fake.state.close_dispute(dispute["id"], "won")
-    created, closed = stripe_fake.new_events()
-    post_event(client, stripe_fake, closed)
-    post_event(client, stripe_fake, created)
-    process_received_events()
-    payment = _payment(db, payment.id)
-    assert payment.disputed is False and payment.dispute_due_by is None
-    assert {r.status for r in event_rows(db) if r.type.startswith("charge.dispute")} == {StripeEventStatus.PROCESSED}
 
 
 def test_refunds_of_a_payment_that_is_not_ours_are_kept_as_unmatched(client, db, stripe_fake):

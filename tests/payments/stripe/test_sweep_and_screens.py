@@ -8,7 +8,8 @@ from app.audit.models import AuditEntry
 from app.automation.models import JobRun, RunOutcome
 from app.billing.models import Invoice, InvoiceStatus
 from app.db_types import utcnow
-from app.payments.models import Payment
+from app.ledger.service import check_books
+from app.payments.models import Dispute, DisputeStatus, Payment
 from app.payments.stripe.events import process_received_events
 from app.payments.stripe.models import StripeEventStatus
 from app.payments.stripe.sweep import sweep_stripe
@@ -68,6 +69,15 @@ def test_the_sweep_flags_a_dispute_and_clears_it_when_both_webhooks_were_lost(cl
     db.session.rollback()
     payment = db.session.get(Payment, payment.id)
     assert payment.disputed is False and payment.dispute_due_by is None
+    # The withdrawal and the reinstatement the webhooks never told us of are both in the books.
+    row = db.session.scalar(select(Dispute).where(Dispute.rail_dispute_id == dispute["id"]))
+    assert (row.status, row.withdrawn_minor, row.reinstated_minor, row.fee_minor) == (
+        DisputeStatus.WON,
+        payment.amount_minor,
+        payment.amount_minor,
+        0,
+    )
+    assert check_books() == []
 
 
 def test_events_stored_but_never_queued_or_failed_are_processed_by_the_sweep(client, db, stripe_fake):
