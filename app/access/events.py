@@ -18,6 +18,10 @@ EVENT_TYPES = (
     "subscription.canceled",
     "invoice.paid",
     "payment.refunded",
+    #: a card payment is contested (chargeback): your product may want to hold the account while it is open
+    "payment.disputed",
+    #: the dispute ended: `outcome` won (the money came back) or lost (it stays refunded)
+    "payment.dispute_closed",
 )
 
 

@@ -20,12 +20,14 @@ from sqlalchemy import case, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
+from app.access.events import emit_event
 from app.audit.service import record_audit
+from app.customers.models import Customer
 from app.db_types import utcnow
 from app.extensions import db
 from app.ledger.models import Account
 from app.ledger.service import Line, post
-from app.money import format_money
+from app.money import format_money, to_decimal_string
 from app.payments.dispute_notices import queue_dispute_closed, queue_dispute_opened
 from app.payments.models import Dispute, DisputeStatus, Payment
 from app.payments.refunds import RefundError, record_refund
@@ -98,6 +100,8 @@ def record_dispute(payment: Payment, facts: DisputeFacts, *, actor: str) -> Disp
         )
         said.append(f"dispute {dispute.rail_dispute_id} ({facts.reason or 'no reason given'}) recorded")
     said += _apply_movements(dispute, payment, facts.movements, actor)
+    if created:
+        emit_event("payment.disputed", dispute_payload(dispute, payment), event_key=f"payment.disputed:{dispute.id}")
     if created and facts.status == DisputeStatus.OPEN:
         queue_dispute_opened(dispute, payment)
     said += _follow_status(dispute, payment, facts, actor)
@@ -205,7 +209,28 @@ def _follow_status(dispute: Dispute, payment: Payment, facts: DisputeFacts, acto
         status=facts.rail_status,
     )
     queue_dispute_closed(dispute, payment)
+    emit_event(
+        "payment.dispute_closed",
+        dispute_payload(dispute, payment),
+        event_key=f"payment.dispute_closed:{dispute.id}",
+    )
     return [f"closed: {dispute.status.value}"]
+
+
+def dispute_payload(dispute: Dispute, payment: Payment) -> dict:
+    """What the operator's product hears about a dispute (outbound webhooks)."""
+    return {
+        "dispute": dispute.rail_dispute_id,
+        "payment_id": payment.id,
+        "invoice_id": payment.invoice_id,
+        "customer": db.session.get(Customer, payment.customer_id).external_id,
+        "rail": payment.rail.value,
+        "amount": to_decimal_string(dispute.amount_minor, dispute.currency),
+        "currency": dispute.currency,
+        "reason": dispute.reason,
+        "outcome": dispute.status.value,
+        "evidence_due": dispute.due_by.isoformat() if dispute.due_by else None,
+    }
 
 
 def move_dispute(dispute: Dispute, to: DisputeStatus) -> bool:

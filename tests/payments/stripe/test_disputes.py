@@ -315,3 +315,34 @@ def test_two_workers_inside_the_same_dispute_at_once_book_it_once(client, db, st
     assert (after["disputed"] - before["disputed"], after["fees"] - before["fees"]) == (AMOUNT, DISPUTE_FEE)
     assert len(_emails(db, "operator_dispute_opened")) == 1
     assert check_books() == []
+
+
+def test_the_operators_product_hears_of_a_dispute_once_when_it_opens_and_once_when_it_closes(client, db, stripe_fake):
+    from app.access.models import WebhookDelivery
+    from tests.factories import make_webhook_endpoint
+
+    make_webhook_endpoint(events=["payment.disputed", "payment.dispute_closed"])
+    payment = _card_payment(client, db, stripe_fake, amount_minor=8_000)
+    with stripe_fake.state.lock:
+        du = stripe_fake.state.open_dispute(payment.rail_payment_id)
+    process_all(client, stripe_fake)
+    with stripe_fake.state.lock:
+        stripe_fake.state.close_dispute(du["id"], "lost")
+    process_all(client, stripe_fake)
+    _redeliver_everything(client, stripe_fake)
+
+    db.session.rollback()
+    sent = [
+        (d.event_type, d.payload["data"])
+        for d in db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id))
+    ]
+    assert [event_type for event_type, _ in sent] == ["payment.disputed", "payment.dispute_closed"]
+    opened, closed = sent[0][1], sent[1][1]
+    assert (opened["dispute"], opened["amount"], opened["currency"], opened["outcome"]) == (
+        du["id"],
+        "80.00",
+        "USD",
+        "open",
+    )
+    assert opened["evidence_due"] is not None and opened["payment_id"] == payment.id
+    assert (closed["outcome"], closed["evidence_due"]) == ("lost", None)
