@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import datetime
 
 from app.billing.models import Invoice
 
@@ -38,8 +39,9 @@ def has_card_on_file(stripe_customer_id: str | None) -> bool:
     return bool(stripe_customer_id)
 
 
-def charge_card_on_file(invoice: Invoice) -> ChargeAttempt | None:
-    """Charges the customer's saved card for what the invoice still owes.
+def charge_card_on_file(invoice: Invoice, *, now: datetime | None = None) -> ChargeAttempt | None:
+    """Charges the customer's saved card for what the invoice still owes. `now` is the job's clock: the attempt's
+    idempotency key holds its day, so a job run twice a day charges once and each dunning day is a new attempt.
 
     Returns None when no charge was attempted (see `CARD_RAIL_UNAVAILABLE`), otherwise the attempt; a
     succeeded attempt has already settled the invoice in the caller's transaction.
@@ -47,7 +49,7 @@ def charge_card_on_file(invoice: Invoice) -> ChargeAttempt | None:
     from app.payments.stripe.charges import ChargeOutcome as Card
     from app.payments.stripe.charges import charge_saved_card
 
-    result = charge_saved_card(invoice)
+    result = charge_saved_card(invoice, now=now)
     if result.outcome == Card.NOT_ATTEMPTED:
         return None
     return ChargeAttempt(ChargeOutcome(result.outcome.value), result.rail_payment_id, result.failure_reason)

@@ -163,7 +163,7 @@ def _collect(sub: Subscription, invoice: Invoice, now: datetime, actor: str, tal
     """Credit that arrived since the renewal, then the card on file. True when the invoice is paid."""
     apply_credit(invoice, actor=actor, now=now)
     if invoice.status != InvoiceStatus.PAID and has_card_on_file(sub.customer.stripe_customer_id):
-        tally["card_not_charged"] += charge_card_on_file(invoice) is None
+        tally["card_not_charged"] += charge_card_on_file(invoice, now=now) is None
     return invoice.status == InvoiceStatus.PAID
 
 

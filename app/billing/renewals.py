@@ -152,7 +152,7 @@ def renew_subscription(sub: Subscription, now: datetime, *, actor: str = ACTOR) 
     card_not_charged = False
     if has_card_on_file(sub.customer.stripe_customer_id):
         # A succeeded charge settles the invoice through app.payments.settlement, which also renews the period.
-        card_not_charged = charge_card_on_file(invoice) is None
+        card_not_charged = charge_card_on_file(invoice, now=now) is None
         if invoice.status == InvoiceStatus.PAID:
             return Renewal("paid_by_card", invoice_created=True)
     mark_past_due(sub, actor=actor, now=now)

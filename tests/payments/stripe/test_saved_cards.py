@@ -10,6 +10,7 @@ from app.billing.periods import period_end
 from app.billing.subscriptions import invoice_for_period
 from app.customers.models import Customer
 from app.db_types import utcnow
+from app.ledger.service import check_books
 from app.notifications.models import OutboxMessage
 from app.payments.models import Payment, PaymentStatus, Rail
 from app.payments.stripe.charges import ChargeOutcome, charge_saved_card
@@ -162,3 +163,35 @@ def test_a_card_changed_in_the_portal_is_charged_even_if_its_webhook_was_lost(cl
     assert stripe_fake.state.objects[charged.params["payment_method"]]["card"]["last4"] == "4444"
     db.session.rollback()
     assert db.session.get(Customer, customer.id).stripe_payment_method_id == charged.params["payment_method"]
+
+
+def test_the_jobs_decline_a_renewal_then_the_dunning_retry_collects_it_through_stripe(client, db, stripe_fake):
+    """The issue's "failure then dunning retry success", through the renewals and dunning jobs themselves."""
+    from app.billing.dunning import run_dunning
+    from app.billing.renewals import run_renewals
+
+    sub, first = make_unpaid_subscription(now=utcnow() - timedelta(days=32))
+    paid_by_card(client, stripe_fake, first, save_card=True)
+    process_all(client, stripe_fake)
+    db.session.rollback()
+    customer = db.session.get(Customer, sub.customer_id)
+    stripe_fake.state.behaviour[customer.stripe_payment_method_id] = "insufficient_funds"
+
+    now = utcnow()
+    run_renewals(now)
+    process_all(client, stripe_fake)  # Stripe's payment_intent.payment_failed about the same attempt
+    sub = db.session.get(Subscription, sub.id)
+    assert sub.status == SubscriptionStatus.PAST_DUE
+    day1 = run_dunning(now + timedelta(days=1))  # the day-1 retry: a new attempt, declined again
+    assert (day1["retried"], day1["recovered"]) == (1, 0)
+    stripe_fake.state.behaviour[customer.stripe_payment_method_id] = "succeed"
+    day3 = run_dunning(now + timedelta(days=3))
+    assert (day3["retried"], day3["recovered"]) == (1, 1)
+    process_all(client, stripe_fake)
+
+    db.session.rollback()
+    sub = db.session.get(Subscription, sub.id)
+    assert sub.status == SubscriptionStatus.ACTIVE and sub.past_due_since is None
+    assert len(_declines(db)) == 2  # the renewal's attempt and day 1's, each once
+    assert entitlement_for(sub.customer)["active"] is True
+    assert check_books() == []
