@@ -4,7 +4,10 @@ in (refunds, disputes). The jobs' own per-item services do the work; the seed de
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+
+from sqlalchemy import select
 
 from app.billing.dunning import parse_schedule, take_step
 from app.billing.invoices import LineInput, create_invoice
@@ -14,8 +17,9 @@ from app.billing.subscriptions import cancel_subscription, mark_past_due
 from app.demo.rails import ACTOR, COIN_OF, is_instant
 from app.demo.state import Business, Member
 from app.demo.timeline import daily_run, daily_run_days_after
-from app.payments.disputes import flag_dispute
-from app.payments.models import Payment, PaymentStatus, Rail
+from app.extensions import db
+from app.payments.disputes import BalanceMovement, DisputeFacts, record_dispute
+from app.payments.models import DisputeStatus, Payment, PaymentStatus, Rail
 from app.payments.refunds import record_refund
 from app.payments.settlement import SettlementOutcome
 from app.settings.service import get_setting
@@ -27,6 +31,10 @@ RETRY_SUCCESS = 0.4
 #: late money held for review would have been dealt with by the operator long ago; the seed cannot say how, so
 #: only the recent weeks of the history have any
 REVIEW_WINDOW = timedelta(days=45)
+#: what the card network keeps per dispute, in minor units of the payment's currency (Stripe: 15.00)
+DISPUTE_FEE_MINOR = 1500
+#: the share of disputes the operator wins with evidence
+DISPUTES_WON = 0.35
 
 
 def collect(biz: Business, member: Member, invoice: Invoice, kind: str) -> None:
@@ -251,7 +259,42 @@ def _pays_for_the_current_period(member: Member, payment: Payment) -> bool:
 
 
 def dispute(biz: Business, payment: Payment) -> None:
-    reason = biz.rng.choice(("fraudulent", "subscription_canceled", "product_not_received", "duplicate"))
+    """A chargeback as the card rail reports one: the amount and the network's fee leave the balance at once; the
+    operator sends evidence before the deadline; weeks later the bank decides (steps left in the future are not
+    taken, so the last weeks' disputes are still open)."""
+    payment = _locked(payment.id)
+    if payment.status not in (PaymentStatus.SETTLED, PaymentStatus.PARTIALLY_REFUNDED):
+        return
+    amount = payment.amount_minor - payment.refunded_minor
     respond_by = biz.clock.now + timedelta(days=biz.rng.randint(7, 21))
-    flag_dispute(payment.id, respond_by=respond_by, actor=ACTOR, reason=reason)
+    opened = DisputeFacts(
+        rail_dispute_id=f"du_{biz.rng.getrandbits(96):024x}",
+        status=DisputeStatus.OPEN,
+        amount_minor=amount,
+        rail_status="needs_response",
+        reason=biz.rng.choice(("fraudulent", "subscription_canceled", "product_not_received", "duplicate")),
+        due_by=respond_by,
+        movements=(BalanceMovement(f"txn_{biz.rng.getrandbits(96):024x}", -amount, DISPUTE_FEE_MINOR),),
+    )
+    record_dispute(payment, opened, actor=ACTOR)
     biz.tally["disputes"] += 1
+    evidence_sent = replace(opened, rail_status="under_review")
+    biz.timeline.at(respond_by - timedelta(days=biz.rng.uniform(1, 5)), dispute_moves, biz, payment.id, evidence_sent)
+    won = biz.rng.random() < DISPUTES_WON
+    decided = replace(
+        opened,
+        status=DisputeStatus.WON if won else DisputeStatus.LOST,
+        rail_status="won" if won else "lost",
+        movements=opened.movements + ((BalanceMovement(f"txn_{biz.rng.getrandbits(96):024x}", amount),) if won else ()),
+    )
+    # banks take two to three months to decide after the evidence (Stripe: up to 75 days)
+    biz.timeline.at(respond_by + timedelta(days=biz.rng.uniform(40, 75)), dispute_moves, biz, payment.id, decided)
+
+
+def dispute_moves(biz: Business, payment_id: int, facts: DisputeFacts) -> None:
+    record_dispute(_locked(payment_id), facts, actor=ACTOR)
+    biz.tally[f"disputes_{facts.rail_status}"] += 1
+
+
+def _locked(payment_id: int) -> Payment:
+    return db.session.scalar(select(Payment).where(Payment.id == payment_id).with_for_update())

@@ -38,7 +38,6 @@ class Timeline:
             self.clock.now = when
             handler(*args)
             count += 1
-        self.clock.now = self.end
         return count
 
 
