@@ -33,9 +33,14 @@ def crypto_monitor() -> dict[str, Any]:
 
 
 def health_watchdog() -> dict[str, Any]:
+    from app.ops.database_outage import guard_database
     from app.ops.watchdog import run_watchdog
 
-    return _recorded("health_watchdog", lambda: run_watchdog().summary())
+    # Before _recorded, which writes a JobRun row first: when the database is down this raises (the rq job fails)
+    # after telling the operator directly, once per outage.
+    with app_context():
+        watch = guard_database()
+    return _recorded("health_watchdog", lambda: {**watch.summary(), **run_watchdog().summary()})
 
 
 def bank_sync() -> dict[str, Any]:

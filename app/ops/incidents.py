@@ -135,6 +135,50 @@ def open_automatic_incident(
     return incident
 
 
+def record_past_incident(
+    source_key: str,
+    title: str,
+    components: list[str],
+    opening_message: str,
+    resolution_message: str,
+    *,
+    impact: str,
+    opened_at: datetime,
+    resolved_at: datetime,
+) -> Incident:
+    """An outage that could only be written down once it was over (the database itself was down): a resolved
+    incident with its real start and end. No alert: the operator was told directly while it happened."""
+    incident = Incident(
+        title=title,
+        status=IncidentStatus.RESOLVED,
+        impact=IncidentImpact(impact),
+        components=_clean_components(components),
+        public=bool(components),
+        source_key=source_key,
+        opened_at=opened_at,
+        resolved_at=resolved_at,
+        opened_by="watchdog",
+    )
+    db.session.add(incident)
+    for status, message, at in (
+        (IncidentStatus.INVESTIGATING, opening_message, opened_at),
+        (IncidentStatus.RESOLVED, resolution_message, resolved_at),
+    ):
+        update = IncidentUpdate(incident=incident, status=status, message=message, created_at=at, author="watchdog")
+        db.session.add(update)
+    db.session.flush()
+    record_audit(
+        "incident.recorded",
+        incident,
+        actor="watchdog",
+        title=title,
+        source=source_key,
+        opened_at=opened_at.isoformat(),
+        resolved_at=resolved_at.isoformat(),
+    )
+    return incident
+
+
 def post_update(incident: Incident, status: str, message: str, *, actor: str, now: datetime | None = None) -> Incident:
     if not incident.is_open:
         raise IncidentError("status", "This incident is resolved; open a new one for a new problem.")

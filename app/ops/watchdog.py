@@ -7,11 +7,13 @@ per check, so two racing runs open one incident and one alert between them.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from flask import current_app
+from redis.exceptions import RedisError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -21,9 +23,13 @@ from app.ops import checks
 from app.ops.alerts import ONCE, deliver_slack_due, raise_alert
 from app.ops.components import COMPONENTS, INTERNAL_CHECKS, affected_components, component_status
 from app.ops.config import EXTERNAL_NAMES, backup_dir, external_endpoints, instance_dir, ops_env, public_url
+from app.ops.direct_alerts import cache_alert_routing
 from app.ops.incidents import last_incident_for, open_automatic_incident, open_incident_for, resolve_incident
+from app.ops.live import quick_redis
 from app.ops.models import CheckResult, CheckStatus, ComponentDay
 from app.settings.service import get_setting
+
+log = logging.getLogger(__name__)
 
 CHECK_LABELS = {
     "web": "API health endpoint",
@@ -52,6 +58,8 @@ class WatchdogReport:
     job_alerts: list[str] = field(default_factory=list)
     pruned: int = 0
     slack: dict = field(default_factory=dict)
+    #: False when Redis did not take the copy of the alert settings the database-outage path reads
+    routing_cached: bool = True
 
     def summary(self) -> dict:
         down = sorted(name for name, status in self.checks.items() if status == CheckStatus.DOWN)
@@ -69,6 +77,8 @@ class WatchdogReport:
             result["job_alerts"] = self.job_alerts
         if self.pruned:
             result["pruned"] = self.pruned
+        if not self.routing_cached:
+            result["alert_routing"] = "not cached: Redis unreachable"
         return {**result, **self.slack}
 
 
@@ -282,6 +292,17 @@ def prune_results(now: datetime) -> int:
     return result.rowcount or 0
 
 
+def refresh_alert_routing() -> bool:
+    """Copies the operator's alert address and switches to Redis for app/ops/database_outage.py, which runs when
+    the database cannot be read. Redis being down is the redis check's news, not a reason to fail the run."""
+    try:
+        cache_alert_routing(quick_redis(current_app.config["REDIS_URL"], checks.REDIS_TIMEOUT))
+    except RedisError as exc:
+        log.warning("could not cache the alert routing in Redis: %s", exc)
+        return False
+    return True
+
+
 def run_watchdog(*, now: datetime | None = None, deliver: bool = True) -> WatchdogReport:
     """The job's body: check, record, decide, commit; then post due Slack alerts (which commits per message)."""
     now = now or utcnow()
@@ -294,6 +315,7 @@ def run_watchdog(*, now: datetime | None = None, deliver: bool = True) -> Watchd
     alert_failing_jobs(now, report)
     report.pruned = prune_results(now)
     db.session.commit()
+    report.routing_cached = refresh_alert_routing()
     if deliver:
         report.slack = deliver_slack_due(now=now).summary()
     return report
