@@ -44,6 +44,9 @@ OUTAGE_KEY = "advancia:ops:db_outage:since"
 #: per-outage claims outlive any outage worth alerting on; a longer one is reminded once a month
 CLAIM_TTL = timedelta(days=30)
 RECORD_LEASE = timedelta(minutes=2)
+#: the flap guard: an outage is told once it has lasted this long, i.e. the next run (two minutes on) still finds
+#: the database down; a blip one run saw is counted in the uptime but pages nobody
+CONFIRM_AFTER = timedelta(seconds=60)
 SOURCE_KEY = "outage:database"
 #: public components that fail with the database
 DATABASE_COMPONENTS = [c.key for c in COMPONENTS if "database" in c.checks]
@@ -108,6 +111,8 @@ def _database_down(redis: Redis, reason: str, now: datetime) -> None:
         since = datetime.fromisoformat(raw.decode()) if raw else now
         claim = _claim(since, "alerted")
         headline = f"Database unreachable since {_when(since)}"
+        if now - since < CONFIRM_AFTER:
+            raise DatabaseUnreachable(f"{headline} ({reason}); the operator is told if the next run finds it down too")
         if not redis.set(claim, now.isoformat(), nx=True, ex=CLAIM_TTL):
             raise DatabaseUnreachable(f"{headline} ({reason}); the operator was told when it started")
         routing = cached_alert_routing(redis)
@@ -143,6 +148,8 @@ def _database_up(redis: Redis, now: datetime) -> DatabaseWatch:
     if raw is None:
         return DatabaseWatch()
     since = datetime.fromisoformat(raw.decode())
+    if not redis.exists(_claim(since, "alerted")):
+        return _forget_blip(redis, since, now)
     recovered = _claim(since, "recovered")
     if redis.set(recovered, now.isoformat(), nx=True, ex=CLAIM_TTL):
         end = now
@@ -174,16 +181,41 @@ def _record_once(redis: Redis, since: datetime, end: datetime) -> DatabaseWatch:
     return DatabaseWatch(recovered_after=_duration(end - since), incident_id=incident_id)
 
 
+def _forget_blip(redis: Redis, since: datetime, now: datetime) -> DatabaseWatch:
+    """Down for one run only, nobody told: its run counts as down in the uptime, without an incident or a message.
+    Once, by the same lease as an incident."""
+    recorded = _claim(since, "recorded")
+    if not redis.set(recorded, "writing", nx=True, ex=RECORD_LEASE):
+        return DatabaseWatch()
+    try:
+        _count_missed_runs(_monitored_database_components(since), since, now)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        redis.delete(recorded)
+        raise
+    pipe = redis.pipeline(transaction=True)
+    pipe.set(recorded, "done", ex=CLAIM_TTL)
+    pipe.delete(OUTAGE_KEY)
+    pipe.execute()
+    return DatabaseWatch()
+
+
+def _count_missed_runs(components: list[str], since: datetime, end: datetime) -> None:
+    from app.ops.watchdog import count_component_run
+
+    for day, runs in missed_runs_by_day(since, end, _watchdog_interval()).items():
+        for component in components:
+            count_component_run(component, day, CheckStatus.DOWN, runs=runs)
+
+
 def record_database_outage(since: datetime, end: datetime) -> int:
     """A resolved public incident from `since` to `end`, and the watchdog runs the outage swallowed counted as down
     for each public component that needs the database (uptime reads only those counts)."""
     from app.ops.incidents import record_past_incident
-    from app.ops.watchdog import count_component_run
 
     components = _monitored_database_components(since)
-    for day, runs in missed_runs_by_day(since, end, _watchdog_interval()).items():
-        for component in components:
-            count_component_run(component, day, CheckStatus.DOWN, runs=runs)
+    _count_missed_runs(components, since, end)
     names = ", ".join(BY_KEY[c].name for c in components)
     incident = record_past_incident(
         SOURCE_KEY,

@@ -46,6 +46,11 @@ def _down(url: str, **kwargs) -> str:
     return str(raised.value)
 
 
+def _noticed_earlier(redis, minutes: int = 2) -> None:
+    """An earlier watchdog run found the database down (the flap guard's first sighting)."""
+    redis.set(OUTAGE_KEY, (utcnow() - timedelta(minutes=minutes)).isoformat())
+
+
 @pytest.fixture
 def loud(caplog, monkeypatch):
     """Captures the outage path's log. The test app's migrations run Alembic's fileConfig, which disables every
@@ -63,6 +68,10 @@ def _recipients(smtp_server) -> list[str]:
 def test_a_database_outage_is_told_once_by_slack_and_email_and_the_run_still_fails(
     app, routing, slack, smtp_server, down_url, redis
 ):
+    first = _down(down_url)  # the first sighting pages nobody: it may be a blip
+    assert "the operator is told if the next run finds it down too" in first
+    assert slack.texts() == [] and smtp_server.messages == []
+    _noticed_earlier(redis)  # two minutes on, still down
     error = _down(down_url)
     assert error.startswith("Database unreachable since ") and "sent by slack, email" in error
     assert len(slack.texts()) == 1 and "Database unreachable since" in slack.texts()[0]
@@ -112,7 +121,7 @@ def test_when_it_answers_again_one_recovery_message_and_a_resolved_incident_with
 
 
 def test_two_watchdogs_at_once_send_one_alert_and_one_recovery_between_them(
-    app, db, routing, slack, smtp_server, down_url
+    app, db, routing, slack, smtp_server, down_url, redis
 ):
     def race(url: str | None) -> list:
         barrier, outcomes = threading.Barrier(2), []
@@ -132,6 +141,7 @@ def test_two_watchdogs_at_once_send_one_alert_and_one_recovery_between_them(
             thread.join(timeout=60)
         return outcomes
 
+    redis.set(OUTAGE_KEY, (utcnow() - timedelta(minutes=2)).isoformat())  # noticed by an earlier run
     assert len(race(down_url)) == 2
     assert len(slack.texts()) == 1 and len(smtp_server.messages) == 1
     recoveries = race(None)
@@ -147,6 +157,7 @@ def test_with_no_cached_address_and_no_env_fallback_nothing_is_sent_and_the_erro
 ):
     monkeypatch.delenv("OPS_ALERT_EMAIL", raising=False)
     assert redis.get(ROUTING_KEY) is None
+    _noticed_earlier(redis)
     error = _down(down_url)
     assert "operator NOT told" in error and "no alert address cached in Redis and OPS_ALERT_EMAIL is not set" in error
     assert "SLACK_WEBHOOK_URL is not set" in error
@@ -159,11 +170,12 @@ def test_with_no_cached_address_and_no_env_fallback_nothing_is_sent_and_the_erro
     assert _recipients(smtp_server) == ["fallback@example.com"]
 
 
-def test_the_operators_switches_from_the_last_healthy_run_are_respected(app, db, slack, smtp_server, down_url):
+def test_the_operators_switches_from_the_last_healthy_run_are_respected(app, db, slack, smtp_server, down_url, redis):
     set_setting("operator.alert_email", ALERTS_TO, actor="test")
     set_setting("ops.alert_email_enabled", False, actor="test")
     db.session.commit()
     run_watchdog(deliver=False)  # the normal run caches them
+    _noticed_earlier(redis)
 
     assert "email: switched off (ops.alert_email_enabled)" in _down(down_url)
     assert len(slack.texts()) == 1 and smtp_server.messages == []
@@ -180,9 +192,23 @@ def test_the_watchdog_job_on_a_real_worker_alerts_and_fails_in_rq(
     app, redis, routing, slack, smtp_server, down_url, run_worker, monkeypatch
 ):
     monkeypatch.setenv("DATABASE_URL", down_url)  # the worker process's database is the unreachable one
+    _noticed_earlier(redis)
     job = Queue("default", connection=redis).enqueue("workers.jobs.health_watchdog")
     run_worker()
     job.refresh()
     assert job.get_status() == JobStatus.FAILED
     assert "Database unreachable since" in job.latest_result().exc_string
     assert len(slack.texts()) == 1 and _recipients(smtp_server) == [ALERTS_TO]
+
+
+def test_a_blip_seen_by_one_run_pages_nobody_and_counts_as_one_down_run(
+    app, db, routing, slack, smtp_server, down_url, redis
+):
+    noticed = utcnow().replace(microsecond=0)
+    _down(down_url, now=noticed)
+    assert guard_database(now=noticed + timedelta(minutes=2)).summary() == {}
+    assert slack.texts() == [] and smtp_server.messages == []
+    assert redis.get(OUTAGE_KEY) is None
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Incident)) == 0
+    assert db.session.scalar(select(func.sum(ComponentDay.down_runs)).where(ComponentDay.component == "api")) == 1
