@@ -465,6 +465,14 @@ class StripeState:
         self.emit("charge.dispute.funds_withdrawn", dispute)
         return dispute
 
+    def submit_dispute_evidence(self, dispute_id: str) -> dict[str, Any]:
+        """The merchant answered: Stripe moves the dispute to under_review (charge.dispute.updated)."""
+        dispute = self.get("dispute", dispute_id)
+        dispute["status"] = "under_review"
+        dispute["evidence_details"]["has_evidence"] = True
+        self.emit("charge.dispute.updated", dispute)
+        return dispute
+
     def close_dispute(self, dispute_id: str, status: str, *, fee_returned: bool = True) -> dict[str, Any]:
         """Won: Stripe reinstates the amount in a second balance transaction, with the fee returned (a negative
         fee) or kept, as the account's country rules; lost: the money stays withdrawn."""

@@ -241,6 +241,15 @@ def test_the_customer_page_shows_open_disputes_with_their_deadline_and_closed_on
     assert f"evidence due {due:%b %-d, %H:%M} UTC" in fragment and contested.rail_payment_id in fragment
     assert "<h2>Disputes" not in operator_client.get(f"/customers/{make_customer().id}").get_data(as_text=True)
 
+    # Evidence sent: the deadline no longer asks for anything; the bank decides.
+    with stripe_fake.state.lock:
+        stripe_fake.state.submit_dispute_evidence(du["id"])
+    process_all(operator_client, stripe_fake)
+    page = operator_client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    disputes = page[page.index("<h2>Disputes") : page.index("<h2>Timeline")]
+    assert "evidence sent; the bank decides" in disputes and "evidence due" not in disputes
+    assert "Evidence was sent" in disputes and "Submit evidence" not in disputes and "panel-alert" not in page
+
 
 def test_ledger_check_catches_a_dispute_posting_the_disputes_table_does_not_explain(app, client, db, stripe_fake):
     payment = _card_payment(client, db, stripe_fake)
