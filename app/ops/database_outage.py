@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 
 from flask import current_app
 from redis import Redis
@@ -37,6 +39,7 @@ from app.ops.live import quick_redis
 from app.ops.models import CheckStatus, ComponentDay
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: a database that takes longer than this to accept a connection and answer SELECT 1 counts as down
 PROBE_TIMEOUT_SECONDS = 3
@@ -163,32 +166,27 @@ def _database_up(redis: Redis, now: datetime) -> DatabaseWatch:
 
 
 def _record_once(redis: Redis, since: datetime, end: datetime) -> DatabaseWatch:
-    """Writes the outage down, once: under a lease, so a run that fails here leaves it to the next run."""
-    recorded = _claim(since, "recorded")
-    if not redis.set(recorded, "writing", nx=True, ex=RECORD_LEASE):
+    """Writes the outage down as an incident, once."""
+    incident_id = _write_once(redis, since, lambda: record_database_outage(since, end))
+    if incident_id is None:
         return DatabaseWatch()
-    try:
-        incident_id = record_database_outage(since, end)
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        redis.delete(recorded)
-        raise
-    pipe = redis.pipeline(transaction=True)
-    pipe.set(recorded, "done", ex=CLAIM_TTL)
-    pipe.delete(OUTAGE_KEY)
-    pipe.execute()
     return DatabaseWatch(recovered_after=_duration(end - since), incident_id=incident_id)
 
 
 def _forget_blip(redis: Redis, since: datetime, now: datetime) -> DatabaseWatch:
-    """Down for one run only, nobody told: its run counts as down in the uptime, without an incident or a message.
-    Once, by the same lease as an incident."""
+    """Down for one run only, nobody told: its run counts as down in the uptime, without an incident or a message."""
+    _write_once(redis, since, lambda: _count_missed_runs(_monitored_database_components(since), since, now))
+    return DatabaseWatch()
+
+
+def _write_once(redis: Redis, since: datetime, write: Callable[[], T]) -> T | None:
+    """Runs `write` and commits under the outage's `recorded` lease, then ends the outage's state; None when another
+    run holds or held the lease. A run that fails here gives the lease back and leaves it to the next run."""
     recorded = _claim(since, "recorded")
     if not redis.set(recorded, "writing", nx=True, ex=RECORD_LEASE):
-        return DatabaseWatch()
+        return None
     try:
-        _count_missed_runs(_monitored_database_components(since), since, now)
+        result = write()
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -198,7 +196,7 @@ def _forget_blip(redis: Redis, since: datetime, now: datetime) -> DatabaseWatch:
     pipe.set(recorded, "done", ex=CLAIM_TTL)
     pipe.delete(OUTAGE_KEY)
     pipe.execute()
-    return DatabaseWatch()
+    return result
 
 
 def _count_missed_runs(components: list[str], since: datetime, end: datetime) -> None:
