@@ -11,7 +11,8 @@ from app.automation.models import JobRun, RunOutcome
 from app.billing.models import Invoice, InvoiceStatus, Subscription, SubscriptionStatus
 from app.db_types import utcnow
 from app.extensions import db
-from app.payments.models import Payment, PaymentStatus
+from app.payments.disputes import EVIDENCE_SENT
+from app.payments.models import Dispute, DisputeStatus, Payment, PaymentStatus
 
 #: trials ending within this many days are worth a look (a nudge, a call)
 TRIALS_HORIZON = timedelta(days=7)
@@ -106,18 +107,25 @@ def _invoices(result: Attention, now: datetime) -> None:
 
 def _payments(result: Attention, now: datetime) -> None:
     held = Payment.status == PaymentStatus.NEEDS_REVIEW
-    disputed = and_(Payment.disputed.is_(True), Payment.dispute_due_by >= now)
     rows = db.session.execute(
-        select(Payment.currency, _count_if(held), _sum_if(held, Payment.amount_minor), _count_if(disputed))
-        .where(or_(held, disputed))
+        select(Payment.currency, func.count(), func.sum(Payment.amount_minor))
+        .where(held)
         .group_by(Payment.currency)
         .order_by(Payment.currency)
     )
-    for currency, held_count, held_amount, disputes in rows:
+    for currency, held_count, held_amount in rows:
         result.held_payments += int(held_count)
-        if held_count:
-            result.held_by_currency[currency] = int(held_amount)
-        result.open_disputes += int(disputes)
+        result.held_by_currency[currency] = int(held_amount)
+    # to answer: open, the deadline ahead, no evidence sent yet (then the bank decides and nothing is asked of us)
+    result.open_disputes = db.session.scalar(
+        select(func.count())
+        .select_from(Dispute)
+        .where(
+            Dispute.status == DisputeStatus.OPEN,
+            Dispute.due_by >= now,
+            or_(Dispute.rail_status.is_(None), Dispute.rail_status.not_in(EVIDENCE_SENT)),
+        )
+    )
 
 
 def _subscriptions(result: Attention, now: datetime) -> None:

@@ -41,6 +41,9 @@ class IllegalDisputeMove(DisputeError):
     """A closed dispute stays closed: a report saying otherwise is older than what we already know."""
 
 
+#: rail statuses of an open dispute whose evidence was sent: the bank decides, nothing is asked of the operator
+EVIDENCE_SENT = ("under_review", "warning_under_review")
+
 #: (from, to) moves a dispute may make; staying where it is is always allowed
 MOVES = {
     (DisputeStatus.OPEN, DisputeStatus.WON),

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from app.billing.invoices import expire_invoice, mark_uncollectible
 from app.billing.subscriptions import cancel_subscription, mark_past_due, start_subscription
@@ -14,7 +15,7 @@ from app.dashboard.service import attention
 from app.extensions import db as database
 from app.payments.disputes import flag_dispute
 from app.payments.failures import record_failed_payment
-from app.payments.models import Rail
+from app.payments.models import Dispute, Rail
 from app.payments.refunds import record_refund
 from tests.conftest import login
 from tests.factories import make_customer, make_invoice, make_plan, make_settled_payment, make_subscription
@@ -84,6 +85,9 @@ def test_what_needs_the_operator_today(db, business):
         flag_dispute(disputed.id, respond_by=NOW + timedelta(days=5), actor="test")
         answered = make_settled_payment(make_invoice(amount_minor=800), rail="card")
         flag_dispute(answered.id, respond_by=NOW - timedelta(hours=1), actor="test")  # deadline passed
+        evidence_sent = make_settled_payment(make_invoice(amount_minor=800), rail="card")
+        flag_dispute(evidence_sent.id, respond_by=NOW + timedelta(days=5), actor="test")
+        db.session.scalar(select(Dispute).where(Dispute.payment_id == evidence_sent.id)).rail_status = "under_review"
         record_failed_payment(business["open_usd"].id, Rail.CARD, "pi_no", 1000, reason="declined", actor="test")
         db.session.commit()
 

@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
+from app.payments.disputes import EVIDENCE_SENT
+
 #: where Checkout and the customer portal live; a form posting to us is redirected there
 STRIPE_HOSTED_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
 
@@ -20,6 +22,8 @@ def register_card_rail(app: Flask) -> None:
         app.register_blueprint(bp)
     # for the settings page's {% include "stripe/partials/_status.html" %}
     app.jinja_env.globals["card_rail_status"] = stripe_status
+    # for the disputes tables: an open dispute whose evidence was sent asks nothing of the operator
+    app.jinja_env.globals["evidence_sent"] = EVIDENCE_SENT
 
     @app.after_request
     def allow_stripe_form_targets(response):
