@@ -5,10 +5,9 @@ from __future__ import annotations
 from wtforms import SelectChoice, StringField
 from wtforms.validators import ValidationError
 
-from app.money import EXPONENTS, MoneyError, parse_minor
+from app.money import CRYPTO, EXPONENTS, MoneyError, parse_minor
 
 #: currencies an operator invoices in; crypto is a way to pay, not a price list's currency
-CRYPTO = frozenset({"BTC", "ETH", "USDC"})
 FIAT_CURRENCIES = sorted(code for code in EXPONENTS if code not in CRYPTO)
 CURRENCY_CHOICES = [SelectChoice(code) for code in FIAT_CURRENCIES]
 

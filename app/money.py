@@ -41,6 +41,8 @@ EXPONENTS: dict[str, int] = {
     "ETH": 18,
     "USDC": 6,
 }
+#: the coins of the crypto rail (base units: satoshi, wei, USDC's 6 decimals); every other code is fiat
+CRYPTO = frozenset({"BTC", "ETH", "USDC"})
 SYMBOLS: dict[str, str] = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "CAD": "CA$", "AUD": "A$"}
 
 _AMOUNT = re.compile(r"^-?\d+(\.\d+)?$")

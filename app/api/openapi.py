@@ -271,6 +271,12 @@ def _base_schemas() -> dict[str, Any]:
                 },
                 "note": {"type": "string", "maxLength": 2000},
                 "received_at": {"type": "string", "format": "date-time", "description": "With a timezone; not future"},
+                "received_amount": AMOUNT
+                | {
+                    "description": "What arrived, when it came in another currency; `amount` is then its value in "
+                    "the invoice's currency (as your bank converted it), and the rate is kept"
+                },
+                "received_currency": CURRENCY | {"description": "With received_amount"},
             },
             ["method", "amount", "reference"],
         ),
@@ -283,6 +289,16 @@ def _base_schemas() -> dict[str, Any]:
                 "status": {"type": "string"},
                 "amount": AMOUNT,
                 "currency": {"type": "string"},
+                "received": _object(
+                    {
+                        "amount": {"type": "string", "description": "In the currency it arrived in"},
+                        "currency": {"type": "string"},
+                        "exchange_rate": {
+                            "type": "string",
+                            "description": 'Invoice-currency units per one unit received; "1" when the same',
+                        },
+                    }
+                ),
                 "applied": AMOUNT,
                 "refunded": AMOUNT,
                 "received_at": TIME,

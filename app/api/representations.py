@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from app.billing.links import pay_url
@@ -103,6 +104,11 @@ def payment_json(payment: Payment) -> dict[str, Any]:
         "status": payment.status.value,
         "amount": to_decimal_string(payment.amount_minor, payment.currency),
         "currency": payment.currency,
+        "received": {
+            "amount": to_decimal_string(payment.amount_received_minor, payment.currency_received),
+            "currency": payment.currency_received,
+            "exchange_rate": _rate_text(payment.exchange_rate),
+        },
         "applied": to_decimal_string(payment.applied_minor, payment.currency),
         "refunded": to_decimal_string(payment.refunded_minor, payment.currency),
         "received_at": _time(payment.received_at),
@@ -111,3 +117,9 @@ def payment_json(payment: Payment) -> dict[str, Any]:
         "recorded_by": payment.recorded_by,
         "created_at": _time(payment.created_at),
     }
+
+
+def _rate_text(rate: Decimal) -> str:
+    """The stored rate without its trailing zeros ("1", "1.0889"), never in exponent form."""
+    text = format(rate, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text

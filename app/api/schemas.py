@@ -13,12 +13,11 @@ from email_validator import EmailNotValidError, validate_email
 from app.api.errors import ApiError, invalid
 from app.billing.models import Interval, InvoiceStatus, SubscriptionStatus
 from app.db_types import utcnow
-from app.money import EXPONENTS, MoneyError, parse_minor
+from app.money import CRYPTO, EXPONENTS, MoneyError, parse_minor
 from app.payments.models import MANUAL_RAILS
 
 #: money.EXPONENTS also knows crypto units; those are rails, never the currency of a customer, plan or invoice
-CRYPTO_UNITS = frozenset({"BTC", "ETH", "USDC"})
-CURRENCIES: tuple[str, ...] = tuple(sorted(code for code in EXPONENTS if code not in CRYPTO_UNITS))
+CURRENCIES: tuple[str, ...] = tuple(sorted(code for code in EXPONENTS if code not in CRYPTO))
 PAYMENT_METHODS: tuple[str, ...] = tuple(rail.value for rail in MANUAL_RAILS)
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -83,6 +82,9 @@ class PaymentInput:
     reference: str
     note: str | None
     received_at: datetime | None
+    #: what arrived, when in another currency than the invoice's (then `amount` is its converted value)
+    received_amount: str | None = None
+    received_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -245,7 +247,7 @@ def invoice_input(data: Any) -> InvoiceInput:
 
 
 def payment_input(data: Any, now: datetime | None = None) -> PaymentInput:
-    body = Body(data, {"method", "amount", "reference", "note", "received_at"})
+    body = Body(data, {"method", "amount", "reference", "note", "received_at", "received_amount", "received_currency"})
     method = body.string("method", max_length=20)
     if method not in PAYMENT_METHODS:
         raise invalid("method", f"method must be one of {', '.join(PAYMENT_METHODS)}")
@@ -258,7 +260,14 @@ def payment_input(data: Any, now: datetime | None = None) -> PaymentInput:
     received_at = _timestamp(body.string("received_at", required=False, max_length=40), "received_at")
     if received_at is not None and received_at > (now or utcnow()) + _FUTURE_SKEW:
         raise invalid("received_at", "received_at must not be in the future")
-    return PaymentInput(method, amount, reference, note, received_at)
+    received_currency = body.string("received_currency", required=False, max_length=5)
+    received_amount = data.get("received_amount")
+    if received_amount is not None:
+        _check_amount_text("received_amount", received_amount)
+    if (received_amount is None) != (received_currency is None):
+        field = "received_currency" if received_currency is None else "received_amount"
+        raise invalid(field, "received_amount and received_currency go together (a payment in another currency)")
+    return PaymentInput(method, amount, reference, note, received_at, received_amount, received_currency)
 
 
 def _timestamp(value: str | None, field: str) -> datetime | None:

@@ -264,7 +264,15 @@ def record_payment(invoice_id: int):
     """201 recorded; 200 the same reference again (nothing changed); 202 held for the operator's review."""
     invoice = _invoice(invoice_id)
     data = schemas.payment_input(_body())
-    entry = ManualPayment(data.method, data.amount, data.reference, received_at=data.received_at, note=data.note)
+    entry = ManualPayment(
+        data.method,
+        data.amount,
+        data.reference,
+        received_at=data.received_at,
+        note=data.note,
+        received_amount=data.received_amount,
+        received_currency=data.received_currency,
+    )
     try:
         result = record_manual_payment(invoice.id, entry, actor=api_actor())
     except ManualPaymentError as exc:

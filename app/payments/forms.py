@@ -11,7 +11,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from app.billing.models import Invoice
 from app.db_types import utcnow
-from app.forms_common import MoneyField, strip
+from app.forms_common import CURRENCY_CHOICES, MoneyField, strip
 from app.money import to_decimal_string
 from app.payments.models import MANUAL_RAILS, Payment, Rail
 
@@ -37,6 +37,10 @@ class RecordPaymentForm(FlaskForm):
     )
     note = TextAreaField("Note", filters=[strip], validators=[Optional(), Length(max=2000)], render_kw={"rows": 2})
     scan = FileField("Scan of the check or receipt (PDF, PNG or JPEG)")
+    received_currency = SelectField(
+        "Arrived in", choices=[SelectChoice("", "the invoice's currency"), *CURRENCY_CHOICES], default=""
+    )
+    received_amount = MoneyField("Amount that arrived")
 
     @classmethod
     def for_invoice(cls, invoice: Invoice) -> RecordPaymentForm:

@@ -63,6 +63,8 @@ def record(invoice_id: int):
         received_at=form.received_at(),
         note=form.note.data or None,
         scan_path=scan.name if scan else None,
+        received_amount=form.received_amount.data or None,
+        received_currency=form.received_currency.data or None,
     )
     try:
         result = record_manual_payment(invoice.id, entry, actor=current_actor())

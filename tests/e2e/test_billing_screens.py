@@ -184,3 +184,21 @@ def test_operator_upgrades_a_free_customer_and_the_change_waits_for_payment(live
     assert page.locator(".cards").get_by_text("Free").count() == 1  # still on the free plan meanwhile
     screenshot(page, "customer-plan-change-waiting")
     assert errors == []
+
+
+def test_operator_records_a_wire_that_arrived_in_euros(live_server, page, operator, db):
+    invoice = make_invoice(make_customer(name="Emmy Noether"), amount_minor=4900)
+    errors = _watch_console(page)
+    _sign_in(page, live_server)
+    page.goto(f"{live_server}/invoices/{invoice.id}#record-payment")
+    page.select_option("#record-payment select[name=method]", "wire")
+    page.click("#record-payment .fx-details summary")
+    page.select_option("#record-payment select[name=received_currency]", "EUR")
+    page.fill("#record-payment input[name=received_amount]", "45.00")
+    page.fill("#record-payment input[name=reference]", "FW-EUR-0042")
+    page.locator("#record-payment").scroll_into_view_if_needed()
+    screenshot(page, "record-payment-in-euros")
+    page.click("#record-payment button[type=submit]")
+    page.wait_for_url(f"{live_server}/invoices/{invoice.id}#payments")
+    assert "is paid" in page.locator(".flash-success").inner_text()
+    assert errors == []
