@@ -106,11 +106,12 @@ def _register_blueprints(app: Flask) -> None:
     from app.billing.plan_views import bp as plans_bp
     from app.billing.views import bp as billing_bp
     from app.checkout.views import bp as checkout_bp
+    from app.customers.subscription_views import bp as customer_subscriptions_bp
     from app.customers.views import bp as customers_bp
     from app.payments.views import bp as payments_bp
     from app.settings.views import bp as settings_bp
 
-    for bp in (customers_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
+    for bp in (customers_bp, customer_subscriptions_bp, billing_bp, plans_bp, payments_bp, settings_bp, checkout_bp):
         app.register_blueprint(bp)
 
     from app.payments.stripe.web import register_card_rail

@@ -107,3 +107,22 @@ class ChangePlanForm(FlaskForm):
     """The customer page's plan change; the choices are the active plans other than the current one."""
 
     plan = SelectField("New plan", validators=[DataRequired(message="Pick the plan to move to.")])
+
+
+class EndSubscriptionForm(FlaskForm):
+    """Ending a subscription from the customer page: at the end of the paid period (active paid plans) or now."""
+
+    when = SelectField("End it", validators=[DataRequired()])
+
+    @classmethod
+    def for_subscription(cls, sub) -> EndSubscriptionForm:  # noqa: ANN001
+        form = cls()
+        now = SelectChoice("now", "Now (access ends; open invoices are voided)")
+        if sub is not None and sub.status.value == "active" and not sub.plan.is_free and not sub.cancel_at_period_end:
+            form.when.choices = [
+                SelectChoice("period_end", f"At the end of the paid period ({sub.current_period_end:%Y-%m-%d})"),
+                now,
+            ]
+        else:
+            form.when.choices = [now]
+        return form

@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.audit.service import record_audit
@@ -14,7 +14,7 @@ from app.billing.models import Counter, Invoice, InvoiceLine, InvoiceStatus, Sub
 from app.customers.models import Customer
 from app.db_types import utcnow
 from app.extensions import db
-from app.ledger.models import Account
+from app.ledger.models import Account, LedgerTransaction
 from app.ledger.service import Line, post
 from app.money import normalise_currency
 from app.settings.service import get_setting
@@ -177,10 +177,17 @@ def finalize_invoice(invoice: Invoice, *, actor: str, now: datetime | None = Non
 
 
 def _release_receivable(invoice: Invoice, kind: str, account: Account) -> None:
+    """Once per open stretch of the invoice: a reopened invoice (a late payment accepted) that expires again releases
+    what is still owed again, under a key of its own; the first release keeps the plain key."""
     remaining = invoice.amount_remaining_minor
+    earlier = db.session.scalar(
+        select(func.count())
+        .select_from(LedgerTransaction)
+        .where(LedgerTransaction.invoice_id == invoice.id, LedgerTransaction.kind == kind)
+    )
     post(
         kind,
-        f"{kind}:{invoice.id}",
+        f"{kind}:{invoice.id}" if not earlier else f"{kind}:{invoice.id}:{earlier + 1}",
         invoice.currency,
         [
             Line(account, remaining),

@@ -20,9 +20,9 @@ from sqlalchemy import select
 
 from app.access.events import emit_event
 from app.audit.service import record_audit
-from app.billing.credit import apply_credit, credit_what_was_paid, issue_credit
-from app.billing.invoices import void_invoice
-from app.billing.models import Invoice, InvoiceStatus, Plan, Subscription, SubscriptionStatus
+from app.billing.cancellations import void_open_invoices
+from app.billing.credit import apply_credit, issue_credit
+from app.billing.models import Invoice, Plan, Subscription, SubscriptionStatus
 from app.billing.subscriptions import (
     PlanNotAvailable,
     cancel_subscription,
@@ -113,12 +113,7 @@ def complete_plan_change(new_sub: Subscription, *, actor: str, now: datetime | N
         return
     now = now or utcnow()
     credit_unused_time(old, actor=actor, now=now)
-    open_invoices = db.session.scalars(
-        select(Invoice).where(Invoice.subscription_id == old.id, Invoice.status == InvoiceStatus.OPEN)
-    ).all()
-    for invoice in open_invoices:  # e.g. a renewal of the old plan issued while the change waited
-        void_invoice(invoice, actor=actor, reason=REASON)
-        credit_what_was_paid(invoice, actor=actor)
+    void_open_invoices(old, actor=actor, reason=REASON)  # e.g. a renewal of the old plan issued while it waited
     cancel_subscription(old, actor=actor, reason=REASON, now=now)
 
 

@@ -4,6 +4,7 @@ they have while it waits, and the unused part of a paid period comes back as cre
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from app.access.entitlement import entitlement_for
 from app.billing.models import InvoiceStatus, SubscriptionStatus
@@ -163,3 +164,59 @@ def test_the_operator_changes_a_plan_from_the_customer_page(operator_client, db)
     assert "starts when invoice #" in page and 'id="change-plan"' not in page  # one change at a time
     again = operator_client.post(f"/customers/{customer.id}/plan", data={"csrf_token": token, "plan": "page-pro"})
     assert again.status_code == 409 and "waiting for its first invoice" in again.get_data(as_text=True)
+
+
+def test_the_operator_starts_and_ends_subscriptions_from_the_customer_page(operator_client, db):
+    from app.billing.models import Invoice, Subscription
+    from tests.conftest import csrf_from
+
+    customer = make_customer()
+    make_plan(code="desk-pro", amount_minor=2900)
+    page = operator_client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert 'id="start-subscription"' in page and 'id="end-subscription"' not in page
+    token = csrf_from(page)
+    started = operator_client.post(
+        f"/customers/{customer.id}/subscription", data={"csrf_token": token, "plan": "desk-pro"}
+    )
+    assert started.status_code == 302
+    db.session.rollback()
+    sub = db.session.scalar(select(Subscription).where(Subscription.customer_id == customer.id))
+    assert sub.status == SubscriptionStatus.INCOMPLETE
+    first = db.session.scalar(select(Invoice).where(Invoice.subscription_id == sub.id))
+    assert first.status == InvoiceStatus.OPEN
+
+    # Unpaid, it can only end now; its first invoice is voided so nobody pays for a plan that is gone.
+    page = operator_client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert "At the end of the paid period" not in page
+    refused = operator_client.post(
+        f"/customers/{customer.id}/subscription/end", data={"csrf_token": token, "when": "period_end"}
+    )
+    assert refused.status_code == 422 and "Not a valid choice" in refused.get_data(as_text=True)
+    ended = operator_client.post(
+        f"/customers/{customer.id}/subscription/end", data={"csrf_token": token, "when": "now"}
+    )
+    assert ended.status_code == 302
+    db.session.rollback()
+    assert db.session.get(Subscription, sub.id).status == SubscriptionStatus.CANCELED
+    assert db.session.get(Invoice, first.id).status == InvoiceStatus.VOID
+    assert check_books() == []
+
+
+def test_an_active_paid_subscription_can_run_to_the_end_of_its_period(operator_client, db):
+    from app.billing.models import Subscription
+    from tests.conftest import csrf_from
+
+    customer = make_customer()
+    sub = make_subscription(customer, make_plan(code="desk-team", amount_minor=7900))
+    page = operator_client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert f"At the end of the paid period ({sub.current_period_end:%Y-%m-%d})" in page
+    done = operator_client.post(
+        f"/customers/{customer.id}/subscription/end", data={"csrf_token": csrf_from(page), "when": "period_end"}
+    )
+    assert done.status_code == 302
+    db.session.rollback()
+    sub = db.session.get(Subscription, sub.id)
+    assert sub.status == SubscriptionStatus.ACTIVE and sub.cancel_at_period_end
+    assert entitlement_for(customer)["active"] is True  # access until the period ends
+    page = operator_client.get(f"/customers/{customer.id}").get_data(as_text=True)
+    assert "cancels at period end" in page and 'id="end-subscription"' not in page

@@ -81,3 +81,24 @@ def test_a_resolved_payment_cannot_be_resolved_again(db, held):
     db.session.commit()
     with pytest.raises(ReviewError, match="not waiting"):
         resolve_held_payment(payment.id, Resolution.APPLY, actor="user:1")
+
+
+def test_a_reopened_invoice_that_expires_again_releases_what_is_still_owed_again(db):
+    """Found by the ledger property test: the second expiry of an invoice reused the first one's ledger key, so
+    what the reopening had put back in receivables stayed there."""
+    from datetime import timedelta
+
+    from app.billing.reminders import expire_stale_invoices
+
+    invoice = make_invoice(amount_minor=4900)
+    expire_invoice(invoice, actor="test")
+    db.session.commit()
+    payment = settle(invoice, cash("LATE-1", 2000, rail=Rail.WIRE)).payment
+    resolve_held_payment(payment.id, Resolution.APPLY, actor="user:1")
+    db.session.commit()
+    db.session.refresh(invoice)
+    assert invoice.status == InvoiceStatus.OPEN and balance(Account.RECEIVABLE, "USD") == 2900
+    assert expire_stale_invoices(invoice.expires_at + timedelta(seconds=1))["invoices_expired"] == 1
+    db.session.refresh(invoice)
+    assert invoice.status == InvoiceStatus.EXPIRED and balance(Account.RECEIVABLE, "USD") == 0
+    assert check_books() == []
