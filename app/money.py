@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 
 # Minor-unit exponents (ISO 4217 for fiat; base units for crypto: satoshi, wei, USDC's 6 decimals).
 EXPONENTS: dict[str, int] = {
@@ -102,6 +102,16 @@ def format_money(amount_minor: int, currency: str) -> str:
     text = f"{Decimal(abs(amount_minor)).scaleb(-exp):,.{exp}f}"
     symbol = SYMBOLS.get(code)
     return f"{sign}{symbol}{text}" if symbol else f"{sign}{text} {code}"
+
+
+def implied_rate(value_minor: int, value_currency: str, received_minor: int, received_currency: str) -> Decimal:
+    """The rate two amounts imply: units of `value_currency` per one unit of `received_currency` (what a bank
+    applied when it turned one into the other), to the 18 places the rate columns keep, rounded as they round."""
+    if received_minor <= 0:
+        raise MoneyError("the amount received must be positive")
+    value = Decimal(value_minor).scaleb(-exponent(value_currency))
+    rate = value / Decimal(received_minor).scaleb(-exponent(received_currency))
+    return rate.quantize(Decimal(1).scaleb(-18), rounding=ROUND_HALF_UP)
 
 
 def convert(amount_minor: int, from_currency: str, to_currency: str, rate: Decimal) -> int:

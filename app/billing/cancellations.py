@@ -27,6 +27,7 @@ def end_subscription(
     Now: access ends at once, and the subscription's open invoices are voided (what was paid on them becomes
     credit), so no customer pays later for a plan they no longer have."""
     now = now or utcnow()
+    db.session.refresh(sub, with_for_update=True)  # two operators ending it at once: the second finds it canceled
     if sub.status == SubscriptionStatus.CANCELED:
         raise CancellationError(f"subscription {sub.id} is already canceled")
     if at_period_end:

@@ -22,7 +22,7 @@ from app.access.events import emit_event
 from app.audit.service import record_audit
 from app.billing.cancellations import void_open_invoices
 from app.billing.credit import apply_credit, issue_credit
-from app.billing.models import Invoice, Plan, Subscription, SubscriptionStatus
+from app.billing.models import Invoice, InvoiceStatus, Plan, Subscription, SubscriptionStatus
 from app.billing.subscriptions import (
     PlanNotAvailable,
     cancel_subscription,
@@ -124,15 +124,28 @@ def credit_unused_time(sub: Subscription, *, actor: str, now: datetime) -> int:
     plan = sub.plan
     if plan.is_free or sub.status != SubscriptionStatus.ACTIVE or sub.current_period_end <= now:
         return 0
+    # what this period was billed at (the plan's price may have changed since), else today's price
+    period_invoice = db.session.scalar(
+        select(Invoice).where(
+            Invoice.subscription_id == sub.id,
+            Invoice.period_start == sub.current_period_start,
+            Invoice.status == InvoiceStatus.PAID,
+        )
+    )
+    paid_minor, currency = (
+        (period_invoice.amount_due_minor, period_invoice.currency)
+        if period_invoice
+        else (plan.amount_minor, plan.currency)
+    )
     length = int((sub.current_period_end - sub.current_period_start).total_seconds())
     unused = int((sub.current_period_end - max(now, sub.current_period_start)).total_seconds())
-    amount = plan.amount_minor * unused // length if length > 0 else 0
+    amount = paid_minor * unused // length if length > 0 else 0
     if amount <= 0:
         return 0
     return issue_credit(
         sub,
         amount,
-        plan.currency,
+        currency,
         key=f"unused:{sub.id}",
         description=f"Unused time on {plan.name} (subscription {sub.id}), kept as credit",
         actor=actor,

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from app.billing.models import Invoice, InvoiceStatus
 from app.demo.market import Market, card_fee, coin_amount_for
-from app.money import convert
+from app.money import convert, implied_rate
 from app.payments.failures import record_failed_payment
 from app.payments.models import Payment, Rail
 from app.payments.settlement import IncomingPayment, SettlementResult, settle_payment
@@ -27,6 +27,9 @@ RAIL_WEIGHTS: dict[str, tuple[tuple[Rail, int], ...]] = {
 #: businesses on the top tier pay by wire and bank transfer more often
 BUSINESS_RAIL_WEIGHTS = ((Rail.CARD, 55), (Rail.WIRE, 20), (Rail.BANK_TRANSFER, 15), (Rail.USDC, 6), (Rail.CHECK, 4))
 COIN_OF = {Rail.BTC: "BTC", Rail.ETH: "ETH", Rail.USDC: "USDC"}
+#: a share of the wires for USD invoices comes from abroad: what arrives, per US dollar owed (the payer's bank rate)
+FOREIGN_WIRES = (("EUR", Decimal("0.9231")), ("GBP", Decimal("0.7874")))
+FOREIGN_WIRE_SHARE = 0.3
 DECLINES = (
     "card_declined: insufficient_funds",
     "card_declined: expired_card",
@@ -92,13 +95,17 @@ class Cashier:
         if rail == Rail.WIRE:
             fee = min(amount, 1500 if currency == "USD" else 1000)  # the receiving bank's incoming-wire fee
         reference, note = self._reference(rail, invoice, payer)
+        received, received_currency = amount, currency
+        if rail == Rail.WIRE and currency == "USD" and self.rng.random() < FOREIGN_WIRE_SHARE:
+            received_currency, per_dollar = self.rng.choice(FOREIGN_WIRES)
+            received = convert(amount, currency, received_currency, per_dollar)
         return IncomingPayment(
             rail=rail,
             rail_payment_id=reference,
-            amount_received_minor=amount,
-            currency_received=currency,
+            amount_received_minor=received,
+            currency_received=received_currency,
             amount_minor=amount,
-            exchange_rate=Decimal(1),
+            exchange_rate=implied_rate(amount, currency, received, received_currency),
             fee_minor=fee,
             received_at=at,
             note=note,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from app.billing.models import Invoice
 from app.extensions import db
-from app.money import CRYPTO, MoneyError, exponent, normalise_currency, parse_minor
+from app.money import CRYPTO, MoneyError, implied_rate, normalise_currency, parse_minor
 from app.payments.models import MANUAL_RAILS, Rail
 from app.payments.settlement import IncomingPayment, SettlementResult, settle_payment
 
@@ -80,7 +80,8 @@ def _received(entry: ManualPayment, invoice_currency: str, amount_minor: int) ->
     if not entry.received_currency or entry.received_currency.strip().upper() == invoice_currency:
         if entry.received_amount and entry.received_amount.strip():
             raise ManualPaymentError(
-                "received_currency", "received_currency is needed with received_amount (another currency)"
+                "received_currency",
+                f"received_amount is for money that arrived in another currency than {invoice_currency}: name it",
             )
         return amount_minor, invoice_currency, Decimal(1)
     try:
@@ -95,8 +96,4 @@ def _received(entry: ManualPayment, invoice_currency: str, amount_minor: int) ->
         raise ManualPaymentError("received_amount", f"what arrived in {currency}: {exc}") from exc
     if received_minor <= 0:
         raise ManualPaymentError("received_amount", "received_amount must be greater than zero")
-    rate = Decimal(amount_minor).scaleb(-exponent(invoice_currency)) / Decimal(received_minor).scaleb(
-        -exponent(currency)
-    )
-    # to the 18 places the rate column keeps, rounded as it rounds: the payment in memory is the stored one
-    return received_minor, currency, rate.quantize(Decimal(1).scaleb(-18), rounding=ROUND_HALF_UP)
+    return received_minor, currency, implied_rate(amount_minor, invoice_currency, received_minor, currency)
